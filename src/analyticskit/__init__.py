@@ -1,0 +1,64 @@
+"""analyticskit: BackendKit's AnalyticsKit for Python, delivered to PostHog.
+
+Two doors lead in: `capture_event` (the original ``Analytics.captureEvent``) and
+`PostHogHandler`, which turns stdlib log records into the same events.
+"""
+
+from __future__ import annotations
+
+from .analytics import (
+    Analytics,
+    capture_event,
+    configure,
+    flush,
+    get_analytics,
+    shutdown,
+    stats,
+)
+from .config import Settings
+from .context import bind_user, current_user, reset_user, user
+from .events import (
+    DEFAULT_SOURCES,
+    EVENT_TYPES,
+    RELEVANCIES,
+    EventData,
+    EventType,
+    Relevancy,
+    Source,
+    register_source,
+    registered_sources,
+)
+from .handler import SUCCESS, PostHogHandler, install
+from .stats import DROP_REASONS, DropReason, Stats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_SOURCES",
+    "DROP_REASONS",
+    "EVENT_TYPES",
+    "RELEVANCIES",
+    "SUCCESS",
+    "Analytics",
+    "DropReason",
+    "EventData",
+    "EventType",
+    "PostHogHandler",
+    "Relevancy",
+    "Settings",
+    "Source",
+    "Stats",
+    "bind_user",
+    "capture_event",
+    "configure",
+    "current_user",
+    "flush",
+    "get_analytics",
+    "install",
+    "register_source",
+    "registered_sources",
+    "reset_user",
+    "shutdown",
+    "stats",
+    "user",
+]

@@ -1,0 +1,47 @@
+"""Recursion guards: nothing the SDK or this library logs may become an event.
+
+Three layers, checked by the handler before anything else: a denylist of logger
+names (matched on dotted boundaries), a per-thread flag that is set while an
+emit runs and for good on the library's own worker thread, and the SDK's
+consumer threads, whose every record is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from posthog.consumer import Consumer
+
+IGNORED_LOGGERS: tuple[str, ...] = (
+    "posthog",
+    "urllib3",
+    "requests",
+    "charset_normalizer",
+    "analyticskit",
+)
+"""Logger names (and their children) whose records never become events."""
+
+_state = threading.local()
+
+
+def mark_library_thread() -> None:
+    """Mark the calling thread as the library's own: its records are never events."""
+    _state.busy = True
+
+
+def enter() -> bool:
+    """Set this thread's busy flag; False if it was set already (re-entry)."""
+    if getattr(_state, "busy", False) or isinstance(threading.current_thread(), Consumer):
+        return False
+    _state.busy = True
+    return True
+
+
+def leave() -> None:
+    """Clear the flag set by a successful `enter`."""
+    _state.busy = False
+
+
+def matches(name: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether logger ``name`` is one of ``prefixes`` or a child of one."""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)

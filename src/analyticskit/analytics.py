@@ -1,0 +1,273 @@
+"""`Analytics`: configuration, `capture_event`, flush, shutdown and stats.
+
+Module-level functions use a default instance, created from the environment on
+first use or by `configure`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from uuid import uuid4
+
+import posthog
+
+from . import _diagnostics, context
+from ._delivery import Delivery
+from ._message import Message, make_message
+from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings, check_positive
+from .events import EventData
+from .sinks import LocalSink, PostHogSink, Sink
+from .stats import Stats
+
+__all__ = [
+    "Analytics",
+    "capture_event",
+    "configure",
+    "flush",
+    "get_analytics",
+    "shutdown",
+    "stats",
+]
+
+DEFAULT_FLUSH_TIMEOUT = 5.0
+
+_ExplicitPayload = tuple[
+    EventData, "str | None", "dict[str, Any]", context.CallerContext, datetime, str
+]
+
+
+def _build_explicit(payload: _ExplicitPayload) -> Message:
+    data, user_id, properties, caller, timestamp, uuid = payload
+    return make_message(
+        data,
+        distinct_id=user_id,
+        properties=properties,
+        caller=caller,
+        timestamp=timestamp,
+        uuid=uuid,
+    )
+
+
+class Analytics:
+    """Captures AnalyticsKit events and delivers them to PostHog, or to stderr without a key.
+
+    Args:
+        api_key: PostHog project API key; default ``POSTHOG_API_KEY`` (or
+            ``POSTHOG_PROJECT_API_KEY``). Without one, events go to the local
+            sink: JSON lines on stderr, nothing sent.
+        host: PostHog host; default ``POSTHOG_HOST``, else PostHog US cloud.
+        client: an existing ``posthog.Posthog`` client to deliver through
+            (``api_key``/``host`` are then ignored). It is flushed, never shut down.
+        max_queued: how many events may wait, here and in the SDK's queue
+            together; past it new events are dropped and counted.
+        shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
+            delivery before counting what is left as dropped.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        host: str | None = None,
+        client: posthog.Posthog | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        check_positive("max_queued", max_queued, int)
+        check_positive("shutdown_timeout", shutdown_timeout, float)
+        sink: Sink
+        if client is not None:
+            if not isinstance(client, posthog.Posthog):
+                raise TypeError(f"client must be a posthog.Posthog, got {type(client).__name__}")
+            sink = PostHogSink(client)
+        else:
+            settings = Settings.resolve(api_key, host)
+            if settings.api_key:
+                sink = PostHogSink(
+                    api_key=settings.api_key, host=settings.host, max_queued=max_queued
+                )
+            else:
+                sink = LocalSink()
+                _diagnostics.report_once(
+                    "local-sink",
+                    "no PostHog API key (set POSTHOG_API_KEY): events are written to stderr"
+                    " as JSON lines and nothing is sent to PostHog.",
+                )
+        self.shutdown_timeout = float(shutdown_timeout)
+        self._delivery = Delivery(sink, max_queued)
+        # Registered after the posthog client exists, so it runs before the SDK's
+        # own exit hook (atexit runs hooks last-in, first-out).
+        atexit.register(self._at_exit)
+
+    @property
+    def sink(self) -> Sink:
+        """Where this object's events leave the process."""
+        return self._delivery.sink
+
+    def capture_event(
+        self,
+        data: EventData | Mapping[str, Any],
+        from_user_id: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Queue one event; return its uuid, or None if it was dropped (and counted).
+
+        Args:
+            data: an `EventData`, or a mapping in its camelCase or snake_case form.
+            from_user_id: the PostHog distinct id; default the user bound in
+                this context (`analyticskit.user`), else a personless event.
+            properties: extra properties, made JSON-safe; the EventData's own
+                properties win on a clash.
+
+        Raises:
+            TypeError, ValueError: invalid data, naming the field, the value and
+                what is allowed. Nothing is queued then.
+
+        Never blocks on the network: the event is built and sent by a worker thread.
+
+        .. versionadded:: 0.1.0
+        """
+        if isinstance(data, Mapping):
+            data = EventData.from_dict(data)
+        elif not isinstance(data, EventData):
+            raise TypeError(
+                f"data must be an EventData or a mapping, got {type(data).__name__} {data!r}"
+            )
+        if from_user_id is not None and (not isinstance(from_user_id, str) or not from_user_id):
+            raise TypeError(f"from_user_id must be a non-empty str or None, got {from_user_id!r}")
+        if properties is None:
+            props: dict[str, Any] = {}
+        elif isinstance(properties, Mapping):
+            props = dict(properties)
+        else:
+            raise TypeError(
+                f"properties must be a mapping or None, got {type(properties).__name__}"
+            )
+        uuid = str(uuid4())
+        payload = (data, from_user_id, props, context.snapshot(), datetime.now(timezone.utc), uuid)
+        return uuid if self._delivery.submit(_build_explicit, payload) else None
+
+    def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
+        """Deliver what is queued, waiting at most ``timeout`` seconds.
+
+        Returns True if nothing was left pending. Keeps the object usable.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._delivery.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> Stats:
+        """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
+
+        What is still pending at the deadline is counted as dropped (``timeout``)
+        and reported in one line on stderr. Events captured afterwards are
+        dropped and counted (``after_shutdown``). An owned posthog client is shut
+        down; one passed in as ``client`` is only flushed. Idempotent.
+
+        .. versionadded:: 0.1.0
+        """
+        atexit.unregister(self._at_exit)
+        return self._delivery.shutdown(self.shutdown_timeout if timeout is None else timeout)
+
+    def stats(self) -> Stats:
+        """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._delivery.stats()
+
+    def _at_exit(self) -> None:
+        self._delivery.shutdown(self.shutdown_timeout)
+
+    def __repr__(self) -> str:
+        return f"<Analytics to {self.sink.description}>"
+
+
+_default: Analytics | None = None
+_default_lock = threading.Lock()
+
+
+def get_analytics() -> Analytics:
+    """The default `Analytics` instance, created from the environment on first use.
+
+    .. versionadded:: 0.1.0
+    """
+    global _default
+    instance = _default
+    if instance is None:
+        with _default_lock:
+            if _default is None:
+                _default = Analytics()
+            instance = _default
+    return instance
+
+
+def configure(
+    *,
+    api_key: str | None = None,
+    host: str | None = None,
+    client: posthog.Posthog | None = None,
+    max_queued: int = DEFAULT_MAX_QUEUED,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+) -> Analytics:
+    """Replace the default instance with one built from these arguments (see `Analytics`).
+
+    A previous default instance is shut down first (within its own deadline).
+
+    .. versionadded:: 0.1.0
+    """
+    global _default
+    instance = Analytics(
+        api_key=api_key,
+        host=host,
+        client=client,
+        max_queued=max_queued,
+        shutdown_timeout=shutdown_timeout,
+    )
+    with _default_lock:
+        previous, _default = _default, instance
+    if previous is not None:
+        previous.shutdown()
+    return instance
+
+
+def capture_event(
+    data: EventData | Mapping[str, Any],
+    from_user_id: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> str | None:
+    """`Analytics.capture_event` on the default instance.
+
+    .. versionadded:: 0.1.0
+    """
+    return get_analytics().capture_event(data, from_user_id=from_user_id, properties=properties)
+
+
+def flush(timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
+    """`Analytics.flush` on the default instance.
+
+    .. versionadded:: 0.1.0
+    """
+    return get_analytics().flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> Stats:
+    """`Analytics.shutdown` on the default instance.
+
+    .. versionadded:: 0.1.0
+    """
+    return get_analytics().shutdown(timeout)
+
+
+def stats() -> Stats:
+    """`Analytics.stats` on the default instance.
+
+    .. versionadded:: 0.1.0
+    """
+    return get_analytics().stats()

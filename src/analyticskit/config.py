@@ -1,0 +1,52 @@
+"""Where configuration is read: explicit arguments first, then the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from posthog.request import DEFAULT_HOST
+
+__all__ = ["DEFAULT_HOST", "ENV_API_KEY", "ENV_HOST", "ENV_PROJECT_API_KEY", "Settings"]
+
+ENV_API_KEY = "POSTHOG_API_KEY"
+ENV_PROJECT_API_KEY = "POSTHOG_PROJECT_API_KEY"
+ENV_HOST = "POSTHOG_HOST"
+
+DEFAULT_MAX_QUEUED = 10_000
+DEFAULT_SHUTDOWN_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved connection settings. The key is kept out of ``repr``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    api_key: str | None = field(repr=False)
+    host: str
+
+    @classmethod
+    def resolve(
+        cls,
+        api_key: str | None = None,
+        host: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Take each setting from its argument, else from the environment, else its default."""
+        env = os.environ if environ is None else environ
+        for name, value in (("api_key", api_key), ("host", host)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+        key = (api_key or env.get(ENV_API_KEY) or env.get(ENV_PROJECT_API_KEY) or "").strip()
+        resolved_host = (host or env.get(ENV_HOST) or "").strip() or DEFAULT_HOST
+        return cls(api_key=key or None, host=resolved_host.rstrip("/"))
+
+
+def check_positive(name: str, value: object, kind: type[int] | type[float]) -> None:
+    """Raise a clear error for a limit or timeout that is not a positive number."""
+    ok_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types) or value <= 0:
+        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")

@@ -1,0 +1,313 @@
+"""`PostHogHandler`: stdlib log records become AnalyticsKit events; `install` in one call.
+
+The guards come first in `PostHogHandler.emit`: records from ignored loggers,
+records emitted on the SDK's or this library's threads, and records emitted
+while an emit is already running on the thread are dropped and counted. On the
+caller's thread the handler only snapshots the record; the delivery worker
+builds the event (`_record_to_event`) and hands it to the SDK.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import posthog
+
+from . import _guard, context
+from ._record_to_event import SUCCESS, LevelRule, RecordMapper, RecordSnapshot
+from .analytics import Analytics, get_analytics
+from .events import EVENT_TYPES, RELEVANCIES, registered_sources
+from .stats import DropReason, Stats
+
+__all__ = ["SUCCESS", "PostHogHandler", "install"]
+
+logging.addLevelName(SUCCESS, "SUCCESS")
+
+_ROUTE_CACHE_SIZE = 4096
+_formatter = logging.Formatter()
+
+
+class _Skip:
+    """A cached routing decision to drop a logger's records, and why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: DropReason) -> None:
+        self.reason: DropReason = reason
+
+
+_SKIP_RECURSION = _Skip("recursion")
+_SKIP_FILTERED = _Skip("filtered")
+
+
+def _plain(value: Any) -> Any:
+    """Resolve dictConfig's converting containers (and ``()`` factories) to plain values."""
+    if isinstance(value, Mapping):
+        configurator = getattr(value, "configurator", None)
+        if "()" in value and configurator is not None:
+            return configurator.configure_custom(value)
+        return {key: _plain(value[key]) for key in value}
+    if isinstance(value, (list, tuple)):
+        return [_plain(value[i]) for i in range(len(value))]
+    return value
+
+
+def _level_number(level: object) -> int:
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str):
+        number = logging.getLevelName(level.upper())
+        if isinstance(number, int):
+            return number
+    raise ValueError(f"unknown log level {level!r}")
+
+
+def _level_rules(level_map: Mapping[Any, Any]) -> dict[int, LevelRule]:
+    rules: dict[int, LevelRule] = {}
+    for level, rule in level_map.items():
+        if isinstance(rule, str):
+            rule = {"event_type": rule}
+        if not isinstance(rule, Mapping) or not set(rule) <= {"event_type", "relevancy"}:
+            raise ValueError(
+                f"level_map[{level!r}] must be an event type or a mapping with 'event_type'"
+                f" and/or 'relevancy', got {rule!r}"
+            )
+        event_type, relevancy = rule.get("event_type"), rule.get("relevancy")
+        if event_type is not None and event_type not in EVENT_TYPES:
+            raise ValueError(
+                f"level_map[{level!r}] event_type={event_type!r} is not allowed;"
+                f" allowed: {', '.join(EVENT_TYPES)}"
+            )
+        if relevancy is not None and relevancy not in RELEVANCIES:
+            raise ValueError(
+                f"level_map[{level!r}] relevancy={relevancy!r} is not allowed;"
+                f" allowed: {', '.join(RELEVANCIES)}"
+            )
+        rules[_level_number(level)] = LevelRule(event_type=event_type, relevancy=relevancy)
+    return rules
+
+
+def _check_source(what: str, source: object) -> str:
+    allowed = registered_sources()
+    if not isinstance(source, str) or source not in allowed:
+        raise ValueError(
+            f"{what}={source!r} is not a known source; allowed: {', '.join(sorted(allowed))}"
+            " (add more with analyticskit.register_source before configuring logging)"
+        )
+    return source
+
+
+def _patterns(what: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable) or not all(isinstance(p, str) and p for p in value):
+        raise TypeError(f"{what} must be a list of logger names or patterns, got {value!r}")
+    return tuple(value)
+
+
+def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
+    # A plain name matches the logger and its children; a glob uses fnmatch.
+    return any(
+        fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
+        for p in patterns
+    )
+
+
+class PostHogHandler(logging.Handler):
+    """A `logging.Handler` that turns records into AnalyticsKit events in PostHog.
+
+    Every argument is a plain value, so the handler can be built by
+    `logging.config.dictConfig` (``"class": "analyticskit.PostHogHandler"``).
+
+    Args:
+        level: the handler's level, as an int or a name (``"INFO"``).
+        api_key, host: build this handler its own delivery (and posthog client,
+            shut down by `close`). Default: the shared `analyticskit` instance.
+        client: a ``posthog.Posthog`` to deliver through (``ext://`` or a ``()``
+            factory in dictConfig); it is flushed, never shut down.
+        analytics: an `Analytics` object to deliver through.
+        sources: logger-name prefix to source, e.g. ``{"myapp.auth": "auth"}``;
+            matched on dotted boundaries, the longest prefix wins.
+        default_source: the source of records no prefix matches (``general``).
+        level_map: per-level overrides, e.g. ``{"WARNING": {"relevancy": "medium"}}``
+            or ``{"WARNING": "error"}`` (the event type).
+        include, exclude: logger names (a name covers its children) or globs;
+            records outside ``include`` or inside ``exclude`` are dropped and counted.
+        ignore_loggers: more logger names whose records never become events,
+            added to the SDK's and this library's own.
+        capture_exceptions: also send records' exceptions to PostHog Error
+            Tracking (one ``$exception`` each, linked by ``exception_uuid``).
+        max_queued, shutdown_timeout: as for `Analytics`; given without a
+            connection argument, they too give the handler its own delivery.
+
+    .. versionadded:: 0.1.0
+    """
+
+    installed: bool = False
+    """True for the handler `install` attached to the root logger."""
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        api_key: str | None = None,
+        host: str | None = None,
+        client: posthog.Posthog | None = None,
+        analytics: Analytics | None = None,
+        sources: Mapping[str, str] | None = None,
+        default_source: str = "general",
+        level_map: Mapping[Any, Any] | None = None,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        ignore_loggers: Iterable[str] | None = None,
+        capture_exceptions: bool = False,
+        max_queued: int | None = None,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        super().__init__(level)
+        client = _plain(client)
+        sources = _plain(sources) or {}
+        if not isinstance(sources, Mapping):
+            raise TypeError(
+                f"sources must be a mapping of logger prefix to source, got {sources!r}"
+            )
+        self._sources = {
+            str(prefix): _check_source(f"sources[{prefix!r}]", src)
+            for prefix, src in sources.items()
+        }
+        self._default_source = _check_source("default_source", default_source)
+        self._mapper = RecordMapper(_level_rules(_plain(level_map) or {}))
+        self._include = _patterns("include", _plain(include))
+        self._exclude = _patterns("exclude", _plain(exclude))
+        self._ignored = _guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(ignore_loggers))
+        self.capture_exceptions = bool(capture_exceptions)
+        self._routes: dict[str, str | _Skip] = {}
+        self._closing: threading.Thread | None = None
+
+        own_args = (api_key, host, client, max_queued, shutdown_timeout)
+        if analytics is not None:
+            if any(arg is not None for arg in own_args):
+                raise ValueError("give either analytics or api_key/host/client/limits, not both")
+            self._analytics, self._owns_analytics = analytics, False
+        elif any(arg is not None for arg in own_args):
+            limits: dict[str, Any] = {}
+            if max_queued is not None:
+                limits["max_queued"] = max_queued
+            if shutdown_timeout is not None:
+                limits["shutdown_timeout"] = shutdown_timeout
+            self._analytics = Analytics(api_key=api_key, host=host, client=client, **limits)
+            self._owns_analytics = True
+        else:
+            self._analytics, self._owns_analytics = get_analytics(), False
+        self._delivery = self._analytics._delivery
+
+    @property
+    def analytics(self) -> Analytics:
+        """The `Analytics` object this handler delivers through."""
+        return self._analytics
+
+    def _route(self, name: str) -> str | _Skip:
+        """The source for a logger's records, or why they are dropped (cached per name)."""
+        route: str | _Skip
+        if _guard.matches(name, self._ignored):
+            route = _SKIP_RECURSION
+        elif (self._include and not _name_matches(name, self._include)) or (
+            self._exclude and _name_matches(name, self._exclude)
+        ):
+            route = _SKIP_FILTERED
+        else:
+            prefixes = [p for p in self._sources if _guard.matches(name, (p,))]
+            route = self._sources[max(prefixes, key=len)] if prefixes else self._default_source
+        if len(self._routes) >= _ROUTE_CACHE_SIZE:
+            self._routes.clear()
+        self._routes[name] = route
+        return route
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Snapshot the record for the delivery worker. Never raises into the caller."""
+        try:
+            route = self._routes.get(record.name) or self._route(record.name)
+            if isinstance(route, _Skip):
+                self._delivery.drop(route.reason)
+                return
+            if not _guard.enter():
+                self._delivery.drop("recursion")
+                return
+            try:
+                self._delivery.submit(self._mapper.build, self._snapshot(record, route))
+            finally:
+                _guard.leave()
+        except Exception:
+            self.handleError(record)
+
+    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
+        if self.formatter is not None:
+            text = self.format(record)
+        else:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + (record.exc_text or _formatter.formatException(record.exc_info))
+            if record.stack_info:
+                text += "\n" + _formatter.formatStack(record.stack_info)
+        exception = record.exc_info[1] if self.capture_exceptions and record.exc_info else None
+        return RecordSnapshot(
+            attrs=record.__dict__.copy(),
+            source=source,
+            text=text,
+            exception=exception,
+            caller=context.snapshot(),
+        )
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Without a timeout, ask for delivery soon and return at once (what `logging`
+        calls, so ``dictConfig`` and ``logging.shutdown`` never wait on the network);
+        with one, wait up to ``timeout`` seconds for delivery."""
+        if timeout is None:
+            self._delivery.wake()
+        else:
+            self._analytics.flush(timeout)
+
+    def close(self) -> None:
+        """Detach. A handler that owns its delivery shuts it down on a background
+        thread, within its deadline, so ``dictConfig`` is never stalled; the
+        interpreter waits for that thread at exit."""
+        if self._owns_analytics and self._closing is None:
+            self._closing = threading.Thread(
+                target=self._analytics.shutdown, name="analyticskit-close", daemon=False
+            )
+            self._closing.start()
+        super().close()
+
+    def stats(self) -> Stats:
+        """The counters of the `Analytics` object this handler delivers through."""
+        return self._analytics.stats()
+
+
+def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
+    """Attach one `PostHogHandler` to the root logger, and return it. Idempotent.
+
+    A second call returns the handler already installed (with ``level`` applied)
+    and ignores ``options``. The root logger's level is lowered to ``level`` if
+    it is higher, so that records at ``level`` reach the handler.
+
+    .. versionadded:: 0.1.0
+    """
+    root = logging.getLogger()
+    number = _level_number(level)
+    installed = [h for h in root.handlers if isinstance(h, PostHogHandler) and h.installed]
+    if installed:
+        handler = installed[0]
+        handler.setLevel(number)
+    else:
+        handler = PostHogHandler(number, **options)
+        handler.installed = True
+        root.addHandler(handler)
+    if root.level > number:
+        root.setLevel(number)
+    return handler

@@ -1,0 +1,180 @@
+"""Where events leave the process: the posthog SDK's client, or the local JSON sink."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from typing import Any, Protocol
+from uuid import uuid4
+
+import posthog
+from posthog.request import APIError
+from pythonjsonlogger.json import JsonEncoder
+
+from . import _diagnostics
+from ._message import Message
+
+_STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
+
+
+class Sink(Protocol):
+    """What `Analytics` delivers to. ``send`` runs on the library's worker thread."""
+
+    description: str
+
+    def send(self, message: Message) -> int:
+        """Hand one message over; return how many events were queued (0: refused)."""
+
+    def pending(self) -> int:
+        """Messages handed over and not yet sent or failed."""
+
+    def failures(self) -> tuple[int, int]:
+        """(failed, rejected): uploads that failed after retries, and 4xx answers."""
+
+    def flush(self, timeout: float) -> None:
+        """Deliver what is pending, giving up after ``timeout`` seconds."""
+
+    def close(self, timeout: float) -> None:
+        """Release what the sink owns, within ``timeout`` seconds."""
+
+
+class PostHogSink:
+    """Delivery through a ``posthog.Posthog`` client: its queue, batching, gzip, retries."""
+
+    def __init__(
+        self,
+        client: posthog.Posthog | None = None,
+        *,
+        api_key: str | None = None,
+        host: str | None = None,
+        max_queued: int = 10_000,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._rejected = 0
+        self._owned = client is None
+        if client is None:
+            if not api_key:
+                raise ValueError("PostHogSink needs a posthog client or an api_key")
+            client = posthog.Posthog(
+                api_key,
+                host=host,
+                max_queue_size=max_queued,
+                gzip=True,
+                on_error=self._on_error,
+            )
+        self.client = client
+        self.description = f"PostHog at {client.host}"
+
+    def _on_error(self, error: Exception, batch: list[dict[str, Any]]) -> None:
+        # Runs on the SDK's consumer thread once per batch that finally failed.
+        status = getattr(error, "status", None)
+        rejected = isinstance(error, APIError) and isinstance(status, int) and 400 <= status < 500
+        with self._lock:
+            if rejected:
+                self._rejected += len(batch)
+            else:
+                self._failed += len(batch)
+        if rejected and status in (401, 403):
+            _diagnostics.report_once(
+                f"posthog-{status}",
+                f"{self.description} answered {status} to a batch of {len(batch)} events:"
+                " the project API key is wrong, or belongs to another region or host."
+                " Events it rejects are dropped and counted.",
+            )
+        elif rejected:
+            _diagnostics.report_once(
+                f"posthog-{status}",
+                f"{self.description} rejected a batch of {len(batch)} events with {status}.",
+            )
+        else:
+            _diagnostics.report_once(
+                "posthog-failed",
+                f"could not deliver a batch of {len(batch)} events to {self.description}"
+                f" after retries ({type(error).__name__}); they are counted as failed.",
+            )
+
+    def send(self, message: Message) -> int:
+        properties = message.properties
+        queued = 0
+        if message.exception is not None:
+            exception_uuid = str(uuid4())
+            if self.client.capture_exception(
+                message.exception,
+                distinct_id=message.distinct_id,
+                properties={"event_name": message.name, "event_uuid": message.uuid},
+                timestamp=message.timestamp,
+                uuid=exception_uuid,
+            ):
+                properties = {**properties, "exception_uuid": exception_uuid}
+                queued += 1
+        uuid = self.client.capture(
+            message.name,
+            distinct_id=message.distinct_id,
+            properties=properties,
+            timestamp=message.timestamp,
+            uuid=message.uuid,
+        )
+        return queued + (uuid is not None)
+
+    def pending(self) -> int:
+        return int(self.client.queue.unfinished_tasks)
+
+    def failures(self) -> tuple[int, int]:
+        with self._lock:
+            return self._failed, self._rejected
+
+    def flush(self, timeout: float) -> None:
+        self.client.flush(timeout_seconds=max(0.0, timeout))
+
+    def close(self, timeout: float) -> None:
+        if not self._owned:
+            return
+        # The SDK's shutdown() has no deadline; run it aside and wait a bounded time.
+        # Once it owns the client's lifecycle, the SDK's own exit hook returns at once.
+        stopper = threading.Thread(
+            target=self.client.shutdown, name="analyticskit-posthog-shutdown", daemon=True
+        )
+        stopper.start()
+        stopper.join(min(max(0.0, timeout), _STOP_GRACE))
+
+
+class LocalSink:
+    """The embedded default with no PostHog key: one JSON object a line on stderr."""
+
+    description = "the local sink (stderr)"
+
+    def __init__(self) -> None:
+        self._encoder = JsonEncoder(ensure_ascii=False)
+        self._failed = 0
+
+    def send(self, message: Message) -> int:
+        line = self._encoder.encode(
+            {
+                "event": message.name,
+                "distinct_id": message.distinct_id,
+                "timestamp": message.timestamp,
+                "uuid": message.uuid,
+                "properties": message.properties,
+            }
+        )
+        try:
+            # sys.stderr is looked up on each write, so redirections apply.
+            sys.stderr.write(line + "\n")
+        except Exception:
+            self._failed += 1
+        return 1
+
+    def pending(self) -> int:
+        return 0
+
+    def failures(self) -> tuple[int, int]:
+        return self._failed, 0
+
+    def flush(self, timeout: float) -> None:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+
+    def close(self, timeout: float) -> None:
+        self.flush(timeout)

@@ -1,0 +1,59 @@
+"""Counters: what was emitted, queued, sent, failed and dropped, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+__all__ = ["DROP_REASONS", "DropReason", "Stats"]
+
+DropReason = Literal[
+    "buffer_full",
+    "after_shutdown",
+    "recursion",
+    "filtered",
+    "invalid",
+    "rejected",
+    "timeout",
+]
+"""Why an event was dropped.
+
+- ``buffer_full``: the ``max_queued`` limit was reached (PostHog slow or down).
+- ``after_shutdown``: captured after `shutdown`/``close`` (for instance during exit).
+- ``recursion``: a record from the SDK's or this library's own logging, or one
+  emitted while an emit was already running on that thread.
+- ``filtered``: a record excluded by a handler's ``include``/``exclude`` patterns.
+- ``invalid``: the event could not be built (reported once on stderr).
+- ``rejected``: PostHog answered 4xx (wrong key or region, malformed batch).
+- ``timeout``: still waiting when a shutdown's deadline passed.
+"""
+
+DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of an `Analytics` object's (or a handler's) counters.
+
+    ``emitted`` counts every capture and every record that reached a handler;
+    ``queued`` those accepted for delivery; ``sent`` those PostHog (or the local
+    sink) accepted; ``failed`` those whose upload failed after the SDK's retries;
+    ``pending`` those still waiting; ``dropped`` the rest, by reason.
+    ``sent`` is derived from the SDK's queue, so it is exact only when the
+    posthog client is used by analyticskit alone.
+
+    .. versionadded:: 0.1.0
+    """
+
+    emitted: int
+    queued: int
+    sent: int
+    failed: int
+    pending: int
+    dropped: Mapping[DropReason, int]
+
+    @property
+    def dropped_total(self) -> int:
+        """All drops, whatever the reason."""
+        return sum(self.dropped.values())
