@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from capture_server import CaptureServer
 
 import analyticskit
+from capture_server import CaptureServer
 
 API_KEY = "phc_test_key_must_never_be_printed_0123456789"
 
@@ -25,7 +25,9 @@ def capture_server() -> Iterator[CaptureServer]:
 
 
 @pytest.fixture
-def make_analytics(capture_server: CaptureServer) -> Iterator[Callable[..., analyticskit.Analytics]]:
+def make_analytics(
+    capture_server: CaptureServer,
+) -> Iterator[Callable[..., analyticskit.Analytics]]:
     """Build `Analytics` objects that deliver to the capture server; shut down after the test."""
     made: list[analyticskit.Analytics] = []
 
