@@ -36,36 +36,43 @@ _EXTRA_USERS = ("uid", "user_id")
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
 
-_PLACEHOLDER = re.compile(
-    r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]"  # printf style
-    r"|\{[^{}]*\}"  # str.format style
+_PRINTF = r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]"
+_OTHER = (
+    r"\{[^{}]*\}"  # str.format style
     r"|\$\{?\w+\}?"  # string.Template style
 )
+_PLACEHOLDER = re.compile(_PRINTF + "|" + _OTHER)
+# Without args the stdlib does not %-format the message: a "%" there is text
+# ("95% slower" must not lose "% s" as if it were a placeholder).
+_PLACEHOLDER_NO_ARGS = re.compile(_OTHER)
 _NON_WORD = re.compile(r"\W+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MAX_ID = 64
 _SLUG_CACHE_SIZE = 4096
-_slugs: dict[str, str] = {}
+_slugs: dict[tuple[str, bool], str] = {}
 
 
-def slug(template: object) -> str:
+def slug(template: object, has_args: bool = True) -> str:
     """The event id derived from a message template: placeholders removed, snake_case.
 
     ``"could not fetch user %s"`` gives ``could_not_fetch_user``; a non-string
     message (``log.error(exc)``) gives its type's name (``value_error``).
+    ``has_args`` False (a record without args) keeps ``%`` signs as text.
     """
     if not isinstance(template, str):
         template = _CAMEL.sub("_", type(template).__name__)
-    cached = _slugs.get(template)
+    key = (template, has_args)
+    cached = _slugs.get(key)
     if cached is not None:
         return cached
-    words = _NON_WORD.sub("_", _PLACEHOLDER.sub(" ", template).lower()).strip("_")
+    placeholder = _PLACEHOLDER if has_args else _PLACEHOLDER_NO_ARGS
+    words = _NON_WORD.sub("_", placeholder.sub(" ", template).lower()).strip("_")
     if len(words) > _MAX_ID:
         words = words[:_MAX_ID].rsplit("_", 1)[0] or words[:_MAX_ID]
     result = words.replace("__", "_") or "log"
     if len(_slugs) >= _SLUG_CACHE_SIZE:
         _slugs.clear()
-    _slugs[template] = result
+    _slugs[key] = result
     return result
 
 
@@ -136,7 +143,9 @@ class RecordMapper:
         source: str = _choice(
             extras.pop(_EXTRA_SOURCE, None), registered_sources(), "source", snap.source
         )
-        event_id = _first_text(extras, _EXTRA_IDS, "id") or slug(attrs["msg"])
+        event_id = _first_text(extras, _EXTRA_IDS, "id") or slug(
+            attrs["msg"], bool(attrs.get("args"))
+        )
         long_description = (
             _first_text(extras, (_EXTRA_LONG_DESCRIPTION,), "long_description") or snap.text
         )

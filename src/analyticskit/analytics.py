@@ -147,7 +147,8 @@ class Analytics:
             props = dict(properties)
         else:
             raise TypeError(
-                f"properties must be a mapping or None, got {type(properties).__name__}"
+                "properties must be a mapping or None, got"
+                f" {type(properties).__name__} {properties!r}"
             )
         uuid = str(uuid4())
         payload = (data, from_user_id, props, context.snapshot(), datetime.now(timezone.utc), uuid)

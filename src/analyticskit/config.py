@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,5 +49,10 @@ class Settings:
 def check_positive(name: str, value: object, kind: type[int] | type[float]) -> None:
     """Raise a clear error for a limit or timeout that is not a positive number."""
     ok_types = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_types) or value <= 0:
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, ok_types)
+        or (isinstance(value, float) and not math.isfinite(value))  # NaN, inf: no deadline
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive, finite {kind.__name__}, got {value!r}")

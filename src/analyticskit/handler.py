@@ -17,7 +17,7 @@ from typing import Any
 
 import posthog
 
-from . import _guard, context
+from . import _diagnostics, _guard, context
 from ._record_to_event import SUCCESS, LevelRule, RecordMapper, RecordSnapshot
 from .analytics import Analytics, get_analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
@@ -29,6 +29,7 @@ logging.addLevelName(SUCCESS, "SUCCESS")
 
 _ROUTE_CACHE_SIZE = 4096
 _formatter = logging.Formatter()
+_install_lock = threading.Lock()
 
 
 class _Skip:
@@ -64,6 +65,16 @@ def _level_number(level: object) -> int:
         if isinstance(number, int):
             return number
     raise ValueError(f"unknown log level {level!r}")
+
+
+def _check_handler_level(level: object) -> None:
+    """Raise what ``logging.Handler(level)`` would, before the handler is registered."""
+    if isinstance(level, int):
+        return
+    if not isinstance(level, str):
+        raise TypeError(f"Level not an integer or a valid string: {level!r}")
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError(f"Unknown level: {level!r}")
 
 
 def _level_rules(level_map: Mapping[Any, Any]) -> dict[int, LevelRule]:
@@ -170,8 +181,10 @@ class PostHogHandler(logging.Handler):
         max_queued: int | None = None,
         shutdown_timeout: float | None = None,
     ) -> None:
-        super().__init__(level)
-        client = _plain(client)
+        # Everything is checked before logging.Handler.__init__ registers the
+        # handler for logging.shutdown(): a half-built handler there would break
+        # every later dictConfig() and the flush of other handlers at exit.
+        _check_handler_level(level)
         sources = _plain(sources) or {}
         if not isinstance(sources, Mapping):
             raise TypeError(
@@ -182,16 +195,25 @@ class PostHogHandler(logging.Handler):
             for prefix, src in sources.items()
         }
         self._default_source = _check_source("default_source", default_source)
-        self._mapper = RecordMapper(_level_rules(_plain(level_map) or {}))
+        level_map = _plain(level_map) or {}
+        if not isinstance(level_map, Mapping):
+            raise TypeError(f"level_map must be a mapping of level to rule, got {level_map!r}")
+        self._mapper = RecordMapper(_level_rules(level_map))
         self._include = _patterns("include", _plain(include))
         self._exclude = _patterns("exclude", _plain(exclude))
         self._ignored = _guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(ignore_loggers))
-        self.capture_exceptions = bool(capture_exceptions)
+        if not isinstance(capture_exceptions, bool):
+            raise TypeError(f"capture_exceptions must be a bool, got {capture_exceptions!r}")
+        self.capture_exceptions = capture_exceptions
         self._routes: dict[str, str | _Skip] = {}
         self._closing: threading.Thread | None = None
 
         own_args = (api_key, host, client, max_queued, shutdown_timeout)
         if analytics is not None:
+            if not isinstance(analytics, Analytics):
+                raise TypeError(
+                    f"analytics must be an analyticskit.Analytics, got {type(analytics).__name__}"
+                )
             if any(arg is not None for arg in own_args):
                 raise ValueError("give either analytics or api_key/host/client/limits, not both")
             self._analytics, self._owns_analytics = analytics, False
@@ -201,10 +223,11 @@ class PostHogHandler(logging.Handler):
                 limits["max_queued"] = max_queued
             if shutdown_timeout is not None:
                 limits["shutdown_timeout"] = shutdown_timeout
-            self._analytics = Analytics(api_key=api_key, host=host, client=client, **limits)
+            self._analytics = Analytics(api_key=api_key, host=host, client=_plain(client), **limits)
             self._owns_analytics = True
         else:
             self._analytics, self._owns_analytics = get_analytics(), False
+        super().__init__(level)
         self._delivery = self._analytics._delivery
 
     @property
@@ -277,12 +300,23 @@ class PostHogHandler(logging.Handler):
         """Detach. A handler that owns its delivery shuts it down on a background
         thread, within its deadline, so ``dictConfig`` is never stalled; the
         interpreter waits for that thread at exit."""
-        if self._owns_analytics and self._closing is None:
-            self._closing = threading.Thread(
-                target=self._analytics.shutdown, name="analyticskit-close", daemon=False
-            )
-            self._closing.start()
-        super().close()
+        try:
+            if self._owns_analytics and self._closing is None:
+                self._closing = threading.Thread(
+                    target=self._analytics.shutdown, name="analyticskit-close", daemon=False
+                )
+                try:
+                    self._closing.start()
+                except RuntimeError:
+                    # No new thread at interpreter exit (Python 3.12+), where
+                    # logging.shutdown() closes handlers; the Analytics object's
+                    # own exit hook has run by then, so this returns at once.
+                    self._analytics.shutdown()
+        except Exception as error:
+            # Raised into logging.shutdown(), it would skip the other handlers.
+            _diagnostics.report(f"closing a PostHogHandler failed: {error!r}")
+        finally:
+            super().close()
 
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
@@ -300,14 +334,15 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     """
     root = logging.getLogger()
     number = _level_number(level)
-    installed = [h for h in root.handlers if isinstance(h, PostHogHandler) and h.installed]
-    if installed:
-        handler = installed[0]
-        handler.setLevel(number)
-    else:
-        handler = PostHogHandler(number, **options)
-        handler.installed = True
-        root.addHandler(handler)
-    if root.level > number:
-        root.setLevel(number)
+    with _install_lock:  # two threads installing at once still attach one handler
+        installed = [h for h in root.handlers if isinstance(h, PostHogHandler) and h.installed]
+        if installed:
+            handler = installed[0]
+            handler.setLevel(number)
+        else:
+            handler = PostHogHandler(number, **options)
+            handler.installed = True
+            root.addHandler(handler)
+        if root.level > number:
+            root.setLevel(number)
     return handler

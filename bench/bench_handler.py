@@ -1,0 +1,566 @@
+"""What a log call costs the caller with `PostHogHandler`, next to the alternatives.
+
+Run: ``python bench/bench_handler.py`` (about 30 s on 2 cores; loopback only).
+``--profile`` adds the cost of each step of ``PostHogHandler.emit`` (timeit).
+
+1. Per-call cost on the caller's thread of
+   ``logger.info("user %s did %s", a, b, extra={"uid": ..., "source": "auth"})`` with
+   (a) a NullHandler (the floor), (b) a StreamHandler to os.devnull, (c) a
+   QueueHandler on a queue.SimpleQueue with no listener (the queue is emptied
+   between rounds, untimed), (d) a naive handler calling ``posthog_client.capture()``
+   in ``emit()``, and (e) ``analyticskit.PostHogHandler`` with default settings.
+   Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
+   size; the variants' rounds are interleaved (shuffled) and each variant is
+   flushed after its round, untimed, so no buffer fills and no variant's
+   background work runs during another's round. ``mean`` is the round's wall
+   time per call: it includes the GIL time background threads (the SDK's
+   consumer, analyticskit's worker) took during the round, and excludes what they
+   did during the untimed flush. Total CPU per event is part 2's figure.
+2. End to end: N events delivered to the capture server through PostHogHandler
+   and through ``client.capture()`` called directly; wall time until the server
+   has them all, and this process's CPU time (``time.process_time``: caller,
+   analyticskit's worker and the SDK's consumer) per delivered event.
+3. Memory: RSS growth over a 200,000-record burst with PostHog down (a closed
+   port), in a fresh interpreter.
+
+The capture server (tests/capture_server.py) runs in its own process, so its CPU
+and GIL stay out of every figure.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import logging.handlers
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import random
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+API_KEY = "phc_bench_key_0123456789"
+
+ROUNDS = 30  # interleaved rounds per variant (one warm-up round more, not recorded)
+BATCHES = 50  # timed batches per round
+BATCH = 20  # calls per timed batch
+E2E_N = 8_000  # events per end-to-end run (under the default max_queued of 10,000)
+E2E_RUNS = 7  # pairs (direct, handler), each pair in random order
+BURST = 200_000
+
+# -- the capture server, in a process of its own --------------------------------------------
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    sys.path.insert(0, str(TESTS))
+    from capture_server import CaptureServer
+
+    with CaptureServer() as server:
+        conn.send(server.url)
+        while True:
+            command, *args = conn.recv()
+            if command == "stop":
+                return
+            if command == "clear":
+                server.clear()
+                conn.send(True)
+            elif command == "wait":
+                n, timeout = args
+                conn.send(len(server.wait_for(n, timeout=timeout)))
+
+
+class RemoteServer:
+    """Start/query the capture server in a child process (spawned: no inherited threads)."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._proc.start()
+        self.url: str = self._conn.recv()
+
+    def clear(self) -> None:
+        self._conn.send(("clear",))
+        self._conn.recv()
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> int:
+        self._conn.send(("wait", n, timeout))
+        count: int = self._conn.recv()
+        return count
+
+    def stop(self) -> None:
+        self._conn.send(("stop",))
+        self._proc.join(5)
+
+
+# -- the variants --------------------------------------------------------------------------
+
+
+class NaiveHandler(logging.Handler):
+    """What one writes without analyticskit: ``client.capture()`` inside ``emit()``."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.client = client
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.client.capture(
+                "info_user_did",
+                distinct_id=str(getattr(record, "uid", "")) or None,
+                properties=_properties(record.getMessage(), record),
+                timestamp=datetime.fromtimestamp(record.created, tz=timezone.utc),
+            )
+        except Exception:
+            self.handleError(record)
+
+
+def _properties(message: str, record: logging.LogRecord | None = None) -> dict[str, Any]:
+    """The properties PostHogHandler sends for the benchmark's record."""
+    return {
+        "eventType": "info",
+        "id": "user_did",
+        "source": "auth",
+        "relevancy": "medium",
+        "longDescription": message,
+        "level": "INFO",
+        "logger": record.name if record else "bench.direct",
+        "module": record.module if record else "bench_handler",
+        "function": record.funcName if record else "run",
+        "line": record.lineno if record else 1,
+    }
+
+
+class Variant:
+    def __init__(
+        self,
+        key: str,
+        label: str,
+        handler: logging.Handler,
+        after_round: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.key = key
+        self.label = label
+        self.handler = handler
+        self.after_round = after_round
+        self.logger = logging.getLogger(f"bench.{key}")
+        self.logger.handlers[:] = [handler]
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.samples: list[float] = []  # ns per call, one per batch
+        self.means: list[float] = []  # ns per call, one per round
+
+
+def _drain(q: queue.SimpleQueue[Any]) -> None:
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _time_round(variant: Variant, record: bool) -> None:
+    info = variant.logger.info
+    perf = time.perf_counter_ns
+    samples: list[float] = []
+    i = 0
+    start = perf()
+    for _ in range(BATCHES):
+        t0 = perf()
+        for _ in range(BATCH):
+            i += 1
+            info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+        samples.append((perf() - t0) / BATCH)
+    elapsed = perf() - start
+    if record:
+        variant.samples.extend(samples)
+        variant.means.append(elapsed / (BATCHES * BATCH))
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- part 1 -------------------------------------------------------------------------------
+
+
+def per_call(server: RemoteServer) -> dict[str, Any]:
+    import posthog
+
+    import analyticskit
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed at the end
+    simple: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    # Its own key: one client per key and host, or the SDK warns about competing queues.
+    naive_client = posthog.Posthog(API_KEY + "_naive", host=server.url, gzip=True)
+    ak = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+
+    variants = [
+        Variant("a", "(a) NullHandler (floor)", logging.NullHandler()),
+        Variant("b", "(b) StreamHandler(os.devnull)", logging.StreamHandler(devnull)),
+        Variant(
+            "c",
+            "(c) QueueHandler(SimpleQueue), no listener",
+            logging.handlers.QueueHandler(simple),
+            lambda: _drain(simple),
+        ),
+        Variant(
+            "d",
+            "(d) naive: client.capture() in emit()",
+            NaiveHandler(naive_client),
+            lambda: naive_client.flush(timeout_seconds=30),
+        ),
+        Variant(
+            "e",
+            "(e) analyticskit.PostHogHandler",
+            ak,
+            lambda: ak.flush(timeout=30),
+        ),
+    ]
+    for round_no in range(ROUNDS + 1):
+        order = variants[:]
+        random.shuffle(order)
+        for variant in order:
+            gc.collect()
+            _time_round(variant, record=round_no > 0)
+            variant.after_round()
+
+    stats = ak.stats()
+    naive_client.shutdown()
+    ak.close()
+    devnull.close()
+    return {
+        "variants": variants,
+        "ak_stats": stats,
+    }
+
+
+# -- part 2 -------------------------------------------------------------------------------
+
+
+def _e2e_direct(server: RemoteServer) -> tuple[float, float, int]:
+    import posthog
+
+    # Its own key, so the SDK does not warn about two clients for one project.
+    client = posthog.Posthog(API_KEY + "_direct", host=server.url, gzip=True)
+    server.clear()
+    gc.collect()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for i in range(E2E_N):
+        client.capture(
+            "info_user_did",
+            distinct_id=str(i),
+            properties=_properties(f"user u_42 did login {i}"),
+            timestamp=datetime.now(timezone.utc),
+        )
+    client.flush(timeout_seconds=60)
+    got = server.wait_for(E2E_N, timeout=60)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    client.shutdown()
+    return wall, cpu, got
+
+
+def _e2e_handler(server: RemoteServer) -> tuple[float, float, int, Any]:
+    import analyticskit
+
+    handler = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    log = logging.getLogger("bench.e2e")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    server.clear()
+    gc.collect()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for i in range(E2E_N):
+        log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+    handler.flush(timeout=60)
+    got = server.wait_for(E2E_N, timeout=60)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    stats = handler.stats()
+    handler.analytics.shutdown(5)
+    handler.close()
+    return wall, cpu, got, stats
+
+
+def end_to_end(server: RemoteServer) -> dict[str, Any]:
+    direct: list[tuple[float, float, int]] = []
+    via_handler: list[tuple[float, float, int]] = []
+    last_stats = None
+    for _ in range(E2E_RUNS):
+        for kind in random.sample(["direct", "handler"], 2):
+            if kind == "direct":
+                direct.append(_e2e_direct(server))
+            else:
+                wall, cpu, got, last_stats = _e2e_handler(server)
+                via_handler.append((wall, cpu, got))
+    return {"direct": direct, "handler": via_handler, "handler_stats": last_stats}
+
+
+# -- part 3 -------------------------------------------------------------------------------
+
+_RSS_SCRIPT = """
+import gc, json, logging, os, resource, socket, sys, time
+
+def rss_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+import analyticskit
+handler = analyticskit.PostHogHandler(api_key=sys.argv[1], host=f"http://127.0.0.1:{port}",
+                                      shutdown_timeout=1)
+log = logging.getLogger("bench.rss")
+log.addHandler(handler); log.setLevel(logging.INFO); log.propagate = False
+for i in range(1000):  # warm up: imports, caches, the worker and the SDK's threads
+    log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+handler.flush(0.5)
+gc.collect()
+before, max_before = rss_kb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+for i in range(int(sys.argv[2])):
+    log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+took = time.perf_counter() - t0
+time.sleep(0.5)
+after, max_after = rss_kb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+st = handler.stats()
+print(json.dumps({"before_kb": before, "after_kb": after, "maxrss_before_kb": max_before,
+                  "maxrss_after_kb": max_after, "seconds": took, "emitted": st.emitted,
+                  "queued": st.queued, "pending": st.pending, "dropped": dict(st.dropped)}))
+sys.stdout.flush()
+os._exit(0)  # the exit path is measured by the tests; skip the 1 s deadline here
+"""
+
+
+def rss_burst() -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTHOG_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_RSS_SCRIPT), API_KEY, str(BURST)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"RSS subprocess failed: {proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def _timer_overhead() -> float:
+    perf = time.perf_counter_ns
+    samples = []
+    for _ in range(2000):
+        t0 = perf()
+        samples.append(perf() - t0)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    random.seed(1)
+    started = time.perf_counter()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, pid {os.getpid()}")
+    server = RemoteServer()
+    try:
+        part1 = per_call(server)
+        part2 = end_to_end(server)
+    finally:
+        server.stop()
+    part3 = rss_burst()
+
+    variants: list[Variant] = part1["variants"]
+    floor = statistics.median(variants[0].samples)
+    floor_p99 = _p(variants[0].samples, 0.99)
+    print(
+        f"\n1. Per-call cost on the caller's thread: {ROUNDS} interleaved rounds x"
+        f" {BATCHES} batches x {BATCH} calls per variant"
+        f" (timer overhead {_timer_overhead():.0f} ns per batch)"
+    )
+    header = f"{'variant':44} {'median ns':>10} {'p99 ns':>10} {'mean ns':>10}"
+    header += f" {'median/floor':>13} {'p99/floor':>10}"
+    print(header)
+    print("-" * len(header))
+    medians: dict[str, float] = {}
+    for v in variants:
+        med, p99, mean = statistics.median(v.samples), _p(v.samples, 0.99), statistics.mean(v.means)
+        medians[v.key] = med
+        print(
+            f"{v.label:44} {med:10.0f} {p99:10.0f} {mean:10.0f}"
+            f" {med / floor:12.2f}x {p99 / floor_p99:9.2f}x"
+        )
+    ak_stats = part1["ak_stats"]
+    print(
+        f"PostHogHandler counters after part 1: emitted={ak_stats.emitted} sent={ak_stats.sent}"
+        f" pending={ak_stats.pending} dropped={ak_stats.dropped_total}"
+        f" ({ {k: n for k, n in ak_stats.dropped.items() if n} })"
+    )
+
+    print(
+        f"\n2. End to end: {E2E_N} events to the capture server (127.0.0.1), {E2E_RUNS}"
+        " interleaved runs each; medians, [min-max] across runs"
+    )
+    header2 = f"{'path':36} {'events/s':>18} {'CPU us/event':>20} {'delivered':>10}"
+    print(header2)
+    print("-" * len(header2))
+    cpu_per: dict[str, float] = {}
+    for key, label in (
+        ("direct", "client.capture() directly"),
+        ("handler", "logger.info() -> PostHogHandler"),
+    ):
+        runs = part2[key]
+        rates = [got / wall for wall, _, got in runs]
+        cpus = [c / max(got, 1) * 1e6 for _, c, got in runs]
+        delivered = min(got for _, _, got in runs)
+        cpu_per[key] = statistics.median(cpus)
+        print(
+            f"{label:36} {statistics.median(rates):6.0f} [{min(rates):4.0f}-{max(rates):4.0f}]"
+            f" {cpu_per[key]:7.1f} [{min(cpus):5.1f}-{max(cpus):5.1f}] {delivered:>10}"
+        )
+    # Paired runs cancel slow drifts in machine load: the ratio is the median of
+    # each pair's handler/direct CPU ratio.
+    pair_ratios = [
+        (hc / max(hg, 1)) / (dc / max(dg, 1))
+        for (_, dc, dg), (_, hc, hg) in zip(part2["direct"], part2["handler"], strict=True)
+    ]
+    print(
+        f"CPU ratio handler/direct, per pair: median {statistics.median(pair_ratios):.2f}x"
+        f" [{min(pair_ratios):.2f}-{max(pair_ratios):.2f}]"
+    )
+    hs = part2["handler_stats"]
+    print(f"PostHogHandler counters (last run): sent={hs.sent} dropped={hs.dropped_total}")
+
+    growth_mb = (part3["after_kb"] - part3["before_kb"]) / 1024
+    max_growth_mb = (part3["maxrss_after_kb"] - part3["maxrss_before_kb"]) / 1024
+    dropped3 = {k: n for k, n in part3["dropped"].items() if n}
+    print(
+        f"\n3. Memory: {BURST} records with PostHog down (closed port), fresh interpreter:"
+        f" VmRSS {part3['before_kb'] / 1024:.1f} -> {part3['after_kb'] / 1024:.1f} MB"
+        f" (+{growth_mb:.1f} MB); ru_maxrss {part3['maxrss_before_kb'] / 1024:.1f}"
+        f" -> {part3['maxrss_after_kb'] / 1024:.1f} MB (+{max_growth_mb:.1f} MB);"
+        f" burst {part3['seconds']:.2f}s, {part3['seconds'] / BURST * 1e9:.0f} ns/record;"
+        f" queued={part3['queued']} pending={part3['pending']} dropped={dropped3}"
+    )
+
+    ratio_floor = medians["e"] / medians["a"]
+    ratio_naive = medians["d"] / medians["e"]
+    ratio_cpu = statistics.median(pair_ratios)
+    worst_growth = max(growth_mb, max_growth_mb)
+    targets = [
+        ("PostHogHandler.emit median <= 2.5x floor", ratio_floor <= 2.5, f"{ratio_floor:.2f}x"),
+        ("PostHogHandler >= 5x cheaper than naive", ratio_naive >= 5.0, f"{ratio_naive:.2f}x"),
+        ("CPU per delivered event <= 1.3x capture()", ratio_cpu <= 1.3, f"{ratio_cpu:.2f}x"),
+        (f"RSS growth < 50 MB over {BURST} records", worst_growth < 50, f"{worst_growth:.1f} MB"),
+    ]
+    print("\nTargets")
+    for name, ok, value in targets:
+        print(f"  {'PASS' if ok else 'MISS'}  {name:46} {value}")
+    if "--profile" in sys.argv:
+        profile_emit()
+    print(f"\n(bench took {time.perf_counter() - started:.0f}s)")
+    return 0
+
+
+# -- --profile: where PostHogHandler.emit's time goes ----------------------------------------
+
+
+def profile_emit() -> None:
+    """Time each step of the caller's path, in isolation (best of 5 timeit runs)."""
+    import threading
+    import timeit
+
+    import analyticskit
+    from analyticskit import _guard, context
+
+    handler = analyticskit.PostHogHandler(api_key=API_KEY, host="http://127.0.0.1:9")
+    log = logging.getLogger("bench.profile")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    null = logging.getLogger("bench.profile.null")
+    null.handlers[:] = [logging.NullHandler()]
+    null.setLevel(logging.INFO)
+    null.propagate = False
+    record = log.makeRecord(
+        "bench.profile",
+        logging.INFO,
+        __file__,
+        1,
+        "user %s did %s",
+        ("u_42", "login"),
+        None,
+        "run",
+        {"uid": 1, "source": "auth"},
+    )
+    delivery = handler._delivery
+    snap = handler._snapshot(record, "auth")
+    event = threading.Event()
+    names: dict[str, Any] = {
+        "log": log,
+        "null": null,
+        "record": record,
+        "handler": handler,
+        "context": context,
+        "_guard": _guard,
+        "delivery": delivery,
+        "snap": snap,
+        "event": event,
+    }
+    steps = [
+        (
+            "logger.info, NullHandler (the floor)",
+            'null.info("user %s did %s", "u_42", "login", extra={"uid": 1, "source": "auth"})',
+        ),
+        (
+            "  of which makeRecord (LogRecord.__init__)",
+            'log.makeRecord("bench.profile", 20, "f.py", 1, "user %s did %s", ("u_42", "login"),'
+            ' None, "run", {"uid": 1, "source": "auth"})',
+        ),
+        (
+            "Handler.handle: filter + lock",
+            "handler.filter(record); handler.acquire(); handler.release()",
+        ),
+        ("emit: route (cached per logger name)", "handler._routes.get(record.name)"),
+        ("emit: _guard.enter() + leave()", "_guard.enter(); _guard.leave()"),
+        ("emit: _snapshot(record) total", 'handler._snapshot(record, "auth")'),
+        ("  record.getMessage()", "record.getMessage()"),
+        ("  record.__dict__.copy()", "record.__dict__.copy()"),
+        ("  context.snapshot()", "context.snapshot()"),
+        ("    context.current_user()", "context.current_user()"),
+        (
+            "  RecordSnapshot(...) construction",
+            "type(snap)(snap.attrs, snap.source, snap.text, snap.exception, snap.caller)",
+        ),
+        ("Delivery.refusal() (room check)", "delivery.refusal()"),
+        ("threading.Event.set() (a wake-up)", "event.set()"),
+    ]
+    print("\n--profile: the caller's path, each step alone (ns per call, best of 5)")
+    for label, stmt in steps:
+        try:
+            best = min(timeit.repeat(stmt, globals=names, number=20_000, repeat=5)) / 20_000
+            print(f"  {label:52} {best * 1e9:8.0f}")
+        except Exception as error:  # internals move: report, don't fail the bench
+            print(f"  {label:52} n/a ({type(error).__name__}: {error})")
+    handler.analytics.shutdown(0.1)
+    handler.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Processes forked after configuration keep delivering, and nothing is sent twice.
+
+Each scenario runs in a fresh interpreter (forking the pytest process, with its
+threads, would be fragile): the parent configures analyticskit and captures,
+forks, the child captures its own events and flushes, and the test counts what
+the capture server received, by uuid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from capture_server import CaptureServer
+from conftest import API_KEY
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+RunPython = Callable[..., "subprocess.CompletedProcess[str]"]
+
+_PARENT_BEFORE = 5  # captured and flushed before the fork
+_PARENT_PENDING = 4  # captured just before the fork, not flushed
+_CHILD = 7
+_PARENT_AFTER = 3
+
+_FORK_SCRIPT = """
+import json, os, sys
+import analyticskit
+
+analyticskit.configure(api_key={key!r}, host={host!r}, shutdown_timeout=5)
+
+def capture(name, n):
+    return [analyticskit.capture_event({{"eventType": "info", "id": name}}) for _ in range(n)]
+
+def stats():
+    s = analyticskit.stats()
+    return {{"emitted": s.emitted, "sent": s.sent, "failed": s.failed, "pending": s.pending,
+             "dropped": sum(s.dropped.values())}}
+
+uuids = {{"parent_before": capture("parent_before", {before})}}
+assert analyticskit.flush(5)
+uuids["parent_pending"] = capture("parent_pending", {pending})
+
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        child = capture("child_event", {child})
+        flushed = analyticskit.flush(5)
+        print("CHILD " + json.dumps({{"uuids": child, "flushed": flushed, "stats": stats()}}),
+              flush=True)
+        code = 0
+    finally:
+        os._exit(code)
+
+_, status = os.waitpid(pid, 0)
+uuids["parent_after"] = capture("parent_after", {after})
+flushed = analyticskit.flush(5)
+print("PARENT " + json.dumps({{"uuids": uuids, "flushed": flushed, "child_status": status,
+                              "stats": stats()}}), flush=True)
+"""
+
+_MP_SCRIPT = """
+import json, multiprocessing, sys
+import analyticskit
+
+analyticskit.configure(api_key={key!r}, host={host!r}, shutdown_timeout=5)
+analyticskit.capture_event({{"eventType": "info", "id": "parent_before"}})
+assert analyticskit.flush(5)
+
+def work(i):
+    # A worker that captures and returns: no flush, no shutdown of its own.
+    analyticskit.capture_event({{"eventType": "info", "id": "mp_child"}}, properties={{"i": i}})
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=work, args=(i,)) for i in range({n})]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+"""
+
+
+def _line(stdout: str, tag: str) -> Any:
+    for line in stdout.splitlines():
+        if line.startswith(tag + " "):
+            return json.loads(line[len(tag) + 1 :])
+    raise AssertionError(f"no {tag} line in {stdout!r}")
+
+
+def test_fork_child_delivers_its_own_events_once_and_never_the_parents(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    code = _FORK_SCRIPT.format(
+        key=API_KEY,
+        host=capture_server.url,
+        before=_PARENT_BEFORE,
+        pending=_PARENT_PENDING,
+        child=_CHILD,
+        after=_PARENT_AFTER,
+    )
+    proc = run_python(code, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert API_KEY not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    parent, child = _line(proc.stdout, "PARENT"), _line(proc.stdout, "CHILD")
+    print(f"\n[fork] parent={parent['stats']} child={child['stats']}")
+    assert parent["child_status"] == 0
+    assert child["flushed"] and parent["flushed"]
+
+    total = _PARENT_BEFORE + _PARENT_PENDING + _CHILD + _PARENT_AFTER
+    events = capture_server.wait_for(total, timeout=10)
+    received = Counter(e["uuid"] for e in events)
+
+    # Every event arrived exactly once.
+    assert max(received.values()) == 1, [u for u, n in received.items() if n > 1]
+    assert set(child["uuids"]) <= set(received)
+    for name, uuids in parent["uuids"].items():
+        assert set(uuids) <= set(received), name
+    assert len(events) == total
+    by_name = Counter(e["event"] for e in events)
+    assert by_name == {
+        "info_parent_before": _PARENT_BEFORE,
+        "info_parent_pending": _PARENT_PENDING,
+        "info_child_event": _CHILD,
+        "info_parent_after": _PARENT_AFTER,
+    }
+
+    # The child starts with empty counters: it counts its own events only.
+    assert child["stats"] == {
+        "emitted": _CHILD,
+        "sent": _CHILD,
+        "failed": 0,
+        "pending": 0,
+        "dropped": 0,
+    }
+    parent_total = _PARENT_BEFORE + _PARENT_PENDING + _PARENT_AFTER
+    assert parent["stats"] == {
+        "emitted": parent_total,
+        "sent": parent_total,
+        "failed": 0,
+        "pending": 0,
+        "dropped": 0,
+    }
+
+
+def test_multiprocessing_fork_worker_events_are_delivered_at_worker_exit(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    # multiprocessing's fork children end with os._exit(): atexit hooks do not
+    # run there, so events a worker captured just before returning need a hook
+    # of their own (multiprocessing's finalizers) to be flushed.
+    n = 3
+    proc = run_python(_MP_SCRIPT.format(key=API_KEY, host=capture_server.url, n=n), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert _line(proc.stdout, "EXITCODES") == [0] * n
+    events = capture_server.wait_for(1 + n, timeout=10)
+    by_name = Counter(e["event"] for e in events)
+    print(f"\n[fork] multiprocessing: server received {dict(by_name)}")
+    assert by_name == {"info_parent_before": 1, "info_mp_child": n}

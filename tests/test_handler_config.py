@@ -1,0 +1,614 @@
+"""PostHogHandler configuration: dictConfig with plain values, install(), options, bad options.
+
+Handlers deliver to the capture server over real HTTP. dictConfig here configures
+dedicated loggers (never the root, ``disable_existing_loggers`` off); the
+`install` tests restore the root logger afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import sys
+import threading
+import time
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import posthog
+import pytest
+
+import analyticskit
+from analyticskit import Analytics, PostHogHandler
+from capture_server import CaptureServer
+from conftest import API_KEY
+
+MakeAnalytics = Callable[..., Analytics]
+
+
+def unique_name() -> str:
+    return f"tcfg_{uuid.uuid4().hex[:10]}"
+
+
+def handlers_of(logger: logging.Logger) -> list[PostHogHandler]:
+    return [h for h in logger.handlers if isinstance(h, PostHogHandler)]
+
+
+def release(handler: PostHogHandler, *loggers: logging.Logger) -> None:
+    for logger in loggers:
+        logger.removeHandler(handler)
+    handler.analytics.shutdown(timeout=2)
+    handler.close()
+
+
+@pytest.fixture
+def configured() -> Iterator[list[logging.Logger]]:
+    """Loggers configured by a test through dictConfig: their handlers are released after."""
+    loggers: list[logging.Logger] = []
+    yield loggers
+    for logger in loggers:
+        for handler in handlers_of(logger):
+            release(handler, logger)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
+def dict_config(logger_name: str, handler: dict[str, Any], level: str = "DEBUG") -> None:
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"posthog": handler},
+            "loggers": {logger_name: {"level": level, "handlers": ["posthog"], "propagate": False}},
+        }
+    )
+
+
+def deliver(handler: PostHogHandler, server: CaptureServer, n: int) -> list[dict[str, Any]]:
+    handler.flush(timeout=5)
+    events = server.wait_for(n)
+    assert len(events) == n, [e["event"] for e in events]
+    return events
+
+
+def by_event(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    named = {e["event"]: e for e in events}
+    assert len(named) == len(events), [e["event"] for e in events]
+    return named
+
+
+# -- dictConfig -----------------------------------------------------------------------------
+
+
+def test_dict_config_with_plain_values(
+    capture_server: CaptureServer, configured: list[logging.Logger]
+) -> None:
+    name = unique_name()
+    dict_config(
+        name,
+        {
+            "class": "analyticskit.PostHogHandler",
+            "level": "INFO",
+            "api_key": API_KEY,
+            "host": capture_server.url,
+            "sources": {f"{name}.myapp.auth": "auth", f"{name}.sqlalchemy": "db"},
+            "default_source": "notif",
+            "level_map": {"WARNING": {"relevancy": "medium"}},
+            "exclude": [f"{name}.myapp.noisy"],
+            "ignore_loggers": [f"{name}.vendor"],
+            "capture_exceptions": True,
+        },
+    )
+    logger = logging.getLogger(name)
+    configured.append(logger)
+    [handler] = handlers_of(logger)
+    assert handler.level == logging.INFO
+    assert handler.capture_exceptions is True
+
+    uid = "u_1"
+    logging.getLogger(f"{name}.myapp.auth").error(
+        "could not fetch user %s", uid, extra={"source": "auth", "uid": uid}
+    )
+    logging.getLogger(f"{name}.myapp.auth.login").info("login page shown")
+    logging.getLogger(f"{name}.sqlalchemy.engine").warning("slow query")
+    logging.getLogger(f"{name}.myapp").info("plain app record")
+    logging.getLogger(f"{name}.myapp").debug("below the handler level")
+    logging.getLogger(f"{name}.myapp.noisy").info("excluded")
+    logging.getLogger(f"{name}.vendor.sdk").info("ignored")
+    try:
+        raise ConnectionError("db down")
+    except ConnectionError:
+        logging.getLogger(f"{name}.sqlalchemy").exception("query failed")
+
+    events = by_event(deliver(handler, capture_server, 6))
+    assert set(events) == {
+        "error_could_not_fetch_user",
+        "info_login_page_shown",
+        "info_slow_query",
+        "info_plain_app_record",
+        "error_query_failed",
+        "$exception",
+    }
+    fetch = events["error_could_not_fetch_user"]
+    assert fetch["distinct_id"] == uid
+    assert fetch["properties"]["source"] == "auth"
+    assert events["info_login_page_shown"]["properties"]["source"] == "auth"
+    assert events["info_slow_query"]["properties"]["source"] == "db"
+    assert events["info_slow_query"]["properties"]["relevancy"] == "medium"  # level_map
+    assert events["info_plain_app_record"]["properties"]["source"] == "notif"
+    failed = events["error_query_failed"]
+    assert failed["properties"]["exception_uuid"] == events["$exception"]["uuid"]
+    stats = handler.stats()
+    assert stats.dropped["filtered"] == 1
+    assert stats.dropped["recursion"] == 1
+
+
+def test_dict_config_level_as_int(
+    capture_server: CaptureServer, configured: list[logging.Logger]
+) -> None:
+    name = unique_name()
+    dict_config(
+        name,
+        {
+            "class": "analyticskit.PostHogHandler",
+            "level": logging.WARNING,
+            "api_key": API_KEY,
+            "host": capture_server.url,
+        },
+    )
+    logger = logging.getLogger(name)
+    configured.append(logger)
+    [handler] = handlers_of(logger)
+    logger.info("dropped by level")
+    logger.warning("kept")
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "info_kept"
+
+
+@pytest.fixture
+def client_module(capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A module holding a posthog client, for ``ext://`` references."""
+    module = types.ModuleType("analyticskit_test_clients")
+    module.client = posthog.Posthog(API_KEY, host=capture_server.url)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    yield module
+    module.client.shutdown()
+
+
+def test_dict_config_client_by_ext_reference(
+    capture_server: CaptureServer, configured: list[logging.Logger], client_module: Any
+) -> None:
+    name = unique_name()
+    dict_config(
+        name,
+        {
+            "class": "analyticskit.PostHogHandler",
+            "level": "INFO",
+            "client": "ext://analyticskit_test_clients.client",
+        },
+    )
+    logger = logging.getLogger(name)
+    configured.append(logger)
+    [handler] = handlers_of(logger)
+    assert handler.analytics.sink.client is client_module.client  # type: ignore[attr-defined]
+    logger.info("through the shared client")
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "info_through_the_shared_client"
+
+
+def test_dict_config_client_by_factory(
+    capture_server: CaptureServer, configured: list[logging.Logger]
+) -> None:
+    name = unique_name()
+    dict_config(
+        name,
+        {
+            "class": "analyticskit.PostHogHandler",
+            "level": "INFO",
+            "client": {
+                "()": "posthog.Posthog",
+                "project_api_key": API_KEY,
+                "host": capture_server.url,
+                "gzip": True,
+            },
+            "sources": {name: "db"},
+        },
+    )
+    logger = logging.getLogger(name)
+    configured.append(logger)
+    [handler] = handlers_of(logger)
+    client = handler.analytics.sink.client  # type: ignore[attr-defined]
+    assert isinstance(client, posthog.Posthog)
+    try:
+        logger.info("through a factory client")
+        [event] = deliver(handler, capture_server, 1)
+        assert event["event"] == "info_through_a_factory_client"
+        assert event["properties"]["source"] == "db"
+        assert capture_server.requests[0]["gzip"] is True
+    finally:
+        client.shutdown()
+
+
+def test_a_given_client_is_flushed_never_shut_down(
+    capture_server: CaptureServer, client_module: Any
+) -> None:
+    client = client_module.client
+    handler = PostHogHandler(client=client)
+    logger = logging.getLogger(unique_name())
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning("before close")
+    release(handler, logger)  # shutdown(timeout=2) then close(): delivers what is queued
+
+    assert [e["event"] for e in capture_server.wait_for(1)] == ["info_before_close"]
+    client.capture("still_usable", distinct_id="u_1")
+    client.flush()
+    assert [e["event"] for e in capture_server.wait_for(2)] == [
+        "info_before_close",
+        "still_usable",
+    ]
+
+
+def test_a_shared_analytics_object_is_not_shut_down_by_close(
+    capture_server: CaptureServer, make_analytics: MakeAnalytics
+) -> None:
+    analytics = make_analytics()
+    handler = PostHogHandler(analytics=analytics)
+    assert handler.analytics is analytics
+    logger = logging.getLogger(unique_name())
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning("via the shared object")
+    logger.removeHandler(handler)
+    handler.close()
+
+    analytics.capture_event({"eventType": "info", "id": "after_close"})
+    assert analytics.flush(timeout=5)
+    events = capture_server.wait_for(2)
+    assert sorted(e["event"] for e in events) == ["info_after_close", "info_via_the_shared_object"]
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [("INFO", logging.INFO), (logging.WARNING, logging.WARNING), ("SUCCESS", 25), (0, 0)],
+)
+def test_level_argument(level: int | str, expected: int, make_analytics: MakeAnalytics) -> None:
+    handler = PostHogHandler(level, analytics=make_analytics())
+    assert handler.level == expected
+    handler.close()
+
+
+def test_options_reach_the_handlers_own_delivery(capture_server: CaptureServer) -> None:
+    handler = PostHogHandler(
+        api_key=API_KEY, host=capture_server.url, max_queued=50, shutdown_timeout=1.5
+    )
+    try:
+        assert handler.analytics.shutdown_timeout == 1.5
+        assert handler.analytics.sink.client.host == capture_server.url  # type: ignore[attr-defined]
+    finally:
+        release(handler)
+
+
+@pytest.fixture
+def make_handler(capture_server: CaptureServer) -> Iterator[Callable[..., PostHogHandler]]:
+    made: list[tuple[PostHogHandler, logging.Logger]] = []
+
+    def make(name: str, **options: Any) -> PostHogHandler:
+        handler = PostHogHandler(api_key=API_KEY, host=capture_server.url, **options)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(handler)
+        made.append((handler, logger))
+        return handler
+
+    yield make
+    for handler, logger in made:
+        release(handler, logger)
+
+
+def test_level_map_overrides(
+    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+) -> None:
+    name = unique_name()
+    handler = make_handler(
+        name,
+        level_map={
+            "WARNING": {"relevancy": "medium"},
+            "info": "success",  # the event type; level names in any case
+            logging.ERROR: {"event_type": "info", "relevancy": "low"},
+            "SUCCESS": {"relevancy": "high"},
+            5: "error",
+        },
+    )
+    logger = logging.getLogger(name)
+    logger.setLevel(1)
+    logger.warning("w")
+    logger.info("i")
+    logger.error("e")
+    logger.log(analyticskit.SUCCESS, "s")
+    logger.log(5, "five")
+    logger.critical("c")  # no override: defaults
+    logger.info("o", extra={"event_type": "info", "relevancy": "low"})  # extra still wins
+
+    events = by_event(deliver(handler, capture_server, 7))
+    assert {
+        k: (e["properties"]["eventType"], e["properties"]["relevancy"]) for k, e in events.items()
+    } == {
+        "info_w": ("info", "medium"),
+        "success_i": ("success", "medium"),
+        "info_e": ("info", "low"),
+        "success_s": ("success", "high"),
+        "error_five": ("error", "low"),  # relevancy still follows the level
+        "error_c": ("error", "high"),
+        "info_o": ("info", "low"),
+    }
+
+
+def test_include_and_exclude(
+    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+) -> None:
+    p = unique_name()
+    handler = make_handler(
+        p,
+        include=[f"{p}.app", f"{p}.jobs.*"],
+        exclude=[f"{p}.app.noisy", "*.secret"],
+    )
+    expected_in = [f"{p}.app", f"{p}.app.child", f"{p}.jobs.nightly", f"{p}.jobs.nightly.step"]
+    expected_out = [
+        f"{p}.app.noisy",
+        f"{p}.app.noisy.deep",
+        f"{p}.app.x.secret",
+        f"{p}.jobs",
+        f"{p}.appx",
+        f"{p}.other",
+        p,
+    ]
+    for logger_name in expected_in + expected_out:
+        logging.getLogger(logger_name).info("hello", extra={"marker": logger_name})
+
+    events = deliver(handler, capture_server, len(expected_in))
+    assert sorted(e["properties"]["marker"] for e in events) == sorted(expected_in)
+    assert handler.stats().dropped["filtered"] == len(expected_out)
+
+
+def test_include_as_a_single_string(
+    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+) -> None:
+    p = unique_name()
+    handler = make_handler(p, include=f"{p}.only")
+    logging.getLogger(f"{p}.only.child").info("in")
+    logging.getLogger(f"{p}.other").info("out")
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "info_in"
+
+
+def test_ignore_loggers_on_dotted_boundaries(
+    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+) -> None:
+    p = unique_name()
+    handler = make_handler(p, ignore_loggers=[f"{p}.chatty"])
+    logging.getLogger(f"{p}.chatty").info("ignored")
+    logging.getLogger(f"{p}.chatty.sub").info("ignored too")
+    logging.getLogger(f"{p}.chattybox").info("kept")
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "info_kept"
+    assert handler.stats().dropped["recursion"] == 2
+
+
+# -- bad options ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "mentions"),
+    [
+        ({"sources": {"myapp": "nope"}}, ValueError, ["nope", "general", "myapp"]),
+        ({"sources": {"myapp": 5}}, ValueError, ["5"]),
+        ({"sources": ["myapp"]}, TypeError, ["sources"]),
+        ({"default_source": "nope"}, ValueError, ["default_source", "nope", "general"]),
+        ({"level_map": {"WARNING": "fatal"}}, ValueError, ["fatal", "info"]),
+        ({"level_map": {"WARNING": {"relevancy": "urgent"}}}, ValueError, ["urgent", "medium"]),
+        ({"level_map": {"WARNING": {"colour": "red"}}}, ValueError, ["colour"]),
+        ({"level_map": {"LOUD": "info"}}, ValueError, ["LOUD"]),
+        ({"level_map": {"WARNING": 3}}, ValueError, ["3"]),
+        ({"level_map": ["WARNING"]}, TypeError, ["level_map"]),
+        ({"include": [1]}, TypeError, ["include"]),
+        ({"include": 5}, TypeError, ["include"]),
+        ({"exclude": [""]}, TypeError, ["exclude"]),
+        ({"ignore_loggers": [None]}, TypeError, ["ignore_loggers"]),
+        ({"capture_exceptions": "false"}, TypeError, ["capture_exceptions", "false"]),
+        ({"client": "phc_not_a_client"}, TypeError, ["client"]),
+        ({"api_key": 123}, TypeError, ["api_key"]),
+        ({"host": 5}, TypeError, ["host"]),
+        ({"max_queued": 0}, ValueError, ["max_queued"]),
+        ({"shutdown_timeout": -1}, ValueError, ["shutdown_timeout"]),
+        ({"analytics": "not analytics"}, TypeError, ["analytics"]),
+        ({"level": "LOUD"}, ValueError, ["LOUD"]),
+        ({"level": 1.5}, TypeError, ["1.5"]),
+    ],
+    ids=lambda value: None if not isinstance(value, dict) else ",".join(map(str, value)),
+)
+def test_bad_options_raise_at_construction(
+    options: dict[str, Any], error: type[Exception], mentions: list[str]
+) -> None:
+    with pytest.raises(error) as raised:
+        PostHogHandler(**options)
+    for word in mentions:
+        assert word in str(raised.value)
+
+
+def test_analytics_with_connection_arguments_is_refused(make_analytics: MakeAnalytics) -> None:
+    with pytest.raises(ValueError, match="analytics"):
+        PostHogHandler(analytics=make_analytics(), api_key=API_KEY)
+
+
+def test_dict_config_reports_bad_options(configured: list[logging.Logger]) -> None:
+    name = unique_name()
+    with pytest.raises(ValueError, match="posthog") as raised:
+        dict_config(
+            name,
+            {"class": "analyticskit.PostHogHandler", "sources": {name: "no_such_source"}},
+        )
+    assert "no_such_source" in str(raised.value.__cause__)
+    assert not handlers_of(logging.getLogger(name))
+
+
+# -- install() ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, with its level and handlers restored (and new handlers released)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield root
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            if isinstance(handler, PostHogHandler):
+                release(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+def installed_handlers(root: logging.Logger) -> list[PostHogHandler]:
+    return [h for h in handlers_of(root) if h.installed]
+
+
+def test_install_twice_returns_the_same_handler_and_attaches_one(
+    root_logger: logging.Logger, capture_server: CaptureServer
+) -> None:
+    root_logger.setLevel(logging.WARNING)
+    first = analyticskit.install(api_key=API_KEY, host=capture_server.url)
+    assert installed_handlers(root_logger) == [first]
+    assert first.level == logging.INFO
+    assert root_logger.level == logging.INFO  # lowered so INFO records reach it
+
+    second = analyticskit.install(level="DEBUG", api_key="ignored", host="http://ignored")
+    assert second is first
+    assert installed_handlers(root_logger) == [first]
+    assert first.level == logging.DEBUG
+    assert root_logger.level == logging.DEBUG
+
+    logging.getLogger(f"{unique_name()}.app").info("installed once")
+    events = deliver(first, capture_server, 1)
+    assert [e["event"] for e in events] == ["info_installed_once"]
+
+
+def test_install_never_raises_the_root_level(
+    root_logger: logging.Logger, capture_server: CaptureServer
+) -> None:
+    root_logger.setLevel(logging.DEBUG)
+    handler = analyticskit.install(logging.ERROR, api_key=API_KEY, host=capture_server.url)
+    assert root_logger.level == logging.DEBUG
+    assert handler.level == logging.ERROR
+
+
+def test_install_with_a_bad_option_attaches_nothing(root_logger: logging.Logger) -> None:
+    with pytest.raises(ValueError, match="nope"):
+        analyticskit.install(default_source="nope")
+    assert installed_handlers(root_logger) == []
+
+
+def test_concurrent_installs_attach_one_handler(
+    root_logger: logging.Logger, capture_server: CaptureServer
+) -> None:
+    threads_n = 8
+    barrier = threading.Barrier(threads_n)
+    got: list[PostHogHandler] = []
+
+    def install() -> None:
+        barrier.wait(timeout=5)
+        got.append(analyticskit.install(api_key=API_KEY, host=capture_server.url))
+
+    threads = [threading.Thread(target=install) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert len(got) == threads_n
+    assert len({id(handler) for handler in got}) == 1
+    assert installed_handlers(root_logger) == [got[0]]
+
+
+# -- dictConfig re-run while PostHog is slow ------------------------------------------------
+
+
+def test_dict_config_rerun_returns_promptly_while_the_server_holds_requests(
+    capture_server: CaptureServer,
+    configured: list[logging.Logger],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = unique_name()
+    config = {
+        "class": "analyticskit.PostHogHandler",
+        "level": "INFO",
+        "api_key": API_KEY,
+        "host": capture_server.url,
+    }
+    dict_config(name, config)
+    logger = logging.getLogger(name)
+    configured.append(logger)
+    [old] = handlers_of(logger)
+
+    capture_server.delay = 3
+    logger.info("held by a slow server")
+    old.flush(timeout=0.2)  # hands the record to the SDK, which starts sending it
+    assert capture_server.wait_for_requests(1, timeout=5) >= 1  # the server now holds it
+
+    started = time.perf_counter()
+    dict_config(name, config)  # closes `old` (flush, close) and builds a new handler
+    elapsed = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\n[timing] second dictConfig with a 3 s capture server: {elapsed:.3f} s")
+
+    [new] = handlers_of(logger)
+    assert new is not old
+    assert elapsed < 2.5
+
+    capture_server.reset_faults()  # the held request keeps sleeping; new ones are answered
+    logger.info("after reconfiguration")
+    new.flush(timeout=5)
+    assert len(capture_server.events_named("info_after_reconfiguration")) == 1
+    # The old handler's close goes on in the background, within its 3 s deadline:
+    # the held request is answered when the server's 3 s are up, nothing is lost.
+    capture_server.wait_for(2, timeout=6)
+    assert len(capture_server.events_named("info_held_by_a_slow_server")) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"level": "LOUD"}, {"default_source": "nope"}, {"max_queued": 0}, {"analytics": object()}],
+    ids=["level", "default_source", "max_queued", "analytics"],
+)
+def test_a_refused_handler_does_not_break_later_logging_shutdown(
+    options: dict[str, Any], capture_server: CaptureServer, configured: list[logging.Logger]
+) -> None:
+    # The traceback keeps the half-built handler alive: logging.shutdown(), which
+    # dictConfig runs over every registered handler, must not trip over it.
+    with pytest.raises((ValueError, TypeError)) as raised:
+        PostHogHandler(**options)
+    name = unique_name()
+    dict_config(
+        name,
+        {"class": "analyticskit.PostHogHandler", "api_key": API_KEY, "host": capture_server.url},
+    )
+    configured.append(logging.getLogger(name))
+    assert raised.value is not None
+    assert not [
+        ref()
+        for ref in logging._handlerList  # type: ignore[attr-defined]
+        if isinstance(ref(), PostHogHandler) and not hasattr(ref(), "_analytics")
+    ]
