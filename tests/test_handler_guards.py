@@ -7,7 +7,6 @@ levels of the SDK's loggers afterwards.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -385,11 +384,6 @@ def test_close_without_new_threads_shuts_down_inline(
         handler.analytics.shutdown(timeout=2)
 
 
-@pytest.mark.xfail(
-    reason="BUG: sinks.py PostHogSink.close starts a thread; at interpreter exit on"
-    " Python 3.12 that raises RuntimeError out of Analytics' atexit hook",
-    strict=True,
-)
 def test_shutdown_without_new_threads_does_not_raise(
     capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,12 +399,6 @@ def test_shutdown_without_new_threads_does_not_raise(
         handler.close()
 
 
-@pytest.mark.xfail(
-    sys.version_info[:2] == (3, 12),
-    reason="BUG: sinks.py PostHogSink.close starts a thread at interpreter exit:"
-    " RuntimeError traceback from Analytics' atexit hook on Python 3.12",
-    strict=True,
-)
 def test_a_process_that_logs_and_exits_delivers_without_a_traceback(
     capture_server: CaptureServer, run_python: Callable[..., Any]
 ) -> None:

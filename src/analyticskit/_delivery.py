@@ -111,18 +111,20 @@ class Delivery:
 
     def submit(self, build: Build, payload: Any) -> bool:
         """Queue ``build(payload)`` for the worker; False (and counted) if dropped."""
-        if not self._open:
-            self.drop("after_shutdown")
+        reason = self.refusal()
+        if reason is not None:
+            self.drop(reason)
             return False
-        if len(self._buffer) + self._sink_backlog >= self.max_queued:
-            self.drop("buffer_full")
-            return False
+        self.enqueue(build, payload)
+        return True
+
+    def enqueue(self, build: Build, payload: Any) -> None:
+        """Queue without checking: for callers that asked `refusal` just before."""
         self._buffer.append((build, payload))
         if not self._started:
             self._start()
         elif self._idle and len(self._buffer) >= self._wake_at:
             self._wake.set()
-        return True
 
     def refusal(self) -> DropReason | None:
         """Why `submit` would drop an event now (closed, or at the limit), else None.

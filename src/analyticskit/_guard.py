@@ -31,7 +31,10 @@ def mark_library_thread() -> None:
 
 def enter() -> bool:
     """Set this thread's busy flag; False if it was set already (re-entry)."""
-    if getattr(_state, "busy", False) or isinstance(threading.current_thread(), Consumer):
+    busy = getattr(_state, "busy", None)
+    if busy is None:  # first record on this thread: an SDK consumer stays busy for good
+        busy = _state.busy = isinstance(threading.current_thread(), Consumer)
+    if busy:
         return False
     _state.busy = True
     return True

@@ -14,13 +14,14 @@ from .events import EventData
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One event, ready for a sink. ``distinct_id`` None means personless."""
+    """One event, ready for a sink. ``distinct_id`` None means personless; ``uuid``
+    None lets the SDK make one (where nobody needs to know it in advance)."""
 
     name: str
     distinct_id: str | None
     properties: dict[str, Any]
     timestamp: datetime
-    uuid: str
+    uuid: str | None
     exception: BaseException | None = None
 
 
@@ -31,7 +32,7 @@ def make_message(
     properties: Mapping[str, Any],
     caller: CallerContext,
     timestamp: datetime,
-    uuid: str,
+    uuid: str | None,
     exception: BaseException | None = None,
 ) -> Message:
     """Merge properties, lowest precedence first: posthog context tags, the given

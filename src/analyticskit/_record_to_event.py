@@ -97,7 +97,7 @@ def _record_view(attrs: dict[str, Any]) -> logging.LogRecord:
     return view
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordSnapshot:
     """What the handler reads on the caller's thread; the rest is done on the worker."""
 
@@ -171,7 +171,8 @@ class RecordMapper:
             properties=properties,
             caller=snap.caller,
             timestamp=datetime.fromtimestamp(attrs["created"], tz=timezone.utc),
-            uuid=str(uuid4()),
+            # Only an $exception's link needs the uuid now; otherwise the SDK makes it.
+            uuid=str(uuid4()) if snap.exception is not None else None,
             exception=snap.exception,
         )
 

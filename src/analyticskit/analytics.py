@@ -100,7 +100,7 @@ class Analytics:
                     " as JSON lines and nothing is sent to PostHog.",
                 )
         self.shutdown_timeout = float(shutdown_timeout)
-        self._delivery = Delivery(sink, max_queued)
+        self._delivery = Delivery(sink, max_queued, exit_timeout=self.shutdown_timeout)
         # Registered after the posthog client exists, so it runs before the SDK's
         # own exit hook (atexit runs hooks last-in, first-out).
         atexit.register(self._at_exit)

@@ -71,7 +71,7 @@ def current_user() -> str | None:
     return _bound_user.get() or posthog_contexts.get_context_distinct_id()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallerContext:
     """What must be read on the caller's thread: the user and posthog's context."""
 
@@ -80,10 +80,17 @@ class CallerContext:
     session_id: str | None
 
 
+_EMPTY = CallerContext(None, {}, None)
+
+
 def snapshot() -> CallerContext:
-    """Read the caller's context now, for a worker thread to use later."""
-    return CallerContext(
-        distinct_id=current_user(),
-        tags=posthog_contexts.get_tags(),
-        session_id=posthog_contexts.get_context_session_id(),
-    )
+    """Read the caller's context now, for a worker thread to use later.
+
+    Treat the result as read-only: with nothing bound it is one shared object.
+    """
+    distinct_id = current_user()
+    tags = posthog_contexts.get_tags()
+    session_id = posthog_contexts.get_context_session_id()
+    if distinct_id is None and not tags and session_id is None:
+        return _EMPTY
+    return CallerContext(distinct_id, tags, session_id)

@@ -216,7 +216,8 @@ class PostHogHandler(logging.Handler):
                 )
             if any(arg is not None for arg in own_args):
                 raise ValueError("give either analytics or api_key/host/client/limits, not both")
-            self._analytics, self._owns_analytics = analytics, False
+            self._analytics: Analytics | None = analytics
+            self._owns_analytics = False
         elif any(arg is not None for arg in own_args):
             limits: dict[str, Any] = {}
             if max_queued is not None:
@@ -226,14 +227,15 @@ class PostHogHandler(logging.Handler):
             self._analytics = Analytics(api_key=api_key, host=host, client=_plain(client), **limits)
             self._owns_analytics = True
         else:
-            self._analytics, self._owns_analytics = get_analytics(), False
+            # None: the shared default, looked up on each record, so that a
+            # later analyticskit.configure() applies to this handler too.
+            self._analytics, self._owns_analytics = None, False
         super().__init__(level)
-        self._delivery = self._analytics._delivery
 
     @property
     def analytics(self) -> Analytics:
         """The `Analytics` object this handler delivers through."""
-        return self._analytics
+        return self._analytics or get_analytics()
 
     def _route(self, name: str) -> str | _Skip:
         """The source for a logger's records, or why they are dropped (cached per name)."""
@@ -255,19 +257,33 @@ class PostHogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Snapshot the record for the delivery worker. Never raises into the caller."""
         try:
+            delivery = (self._analytics or get_analytics())._delivery
             route = self._routes.get(record.name) or self._route(record.name)
             if isinstance(route, _Skip):
-                self._delivery.drop(route.reason)
+                delivery.drop(route.reason)
+                return
+            refusal = delivery.refusal()
+            if refusal is not None:  # full or closed: skip the snapshot
+                delivery.drop(refusal)
                 return
             if not _guard.enter():
-                self._delivery.drop("recursion")
+                delivery.drop("recursion")
                 return
             try:
-                self._delivery.submit(self._mapper.build, self._snapshot(record, route))
+                delivery.enqueue(self._mapper.build, self._snapshot(record, route))
             finally:
                 _guard.leave()
         except Exception:
             self.handleError(record)
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and emit without the handler's lock: emit only appends to a deque."""
+        rv = self.filter(record)
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
+            record = rv
+        if rv:
+            self.emit(record)
+        return bool(rv)
 
     def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
         if self.formatter is not None:
@@ -279,22 +295,16 @@ class PostHogHandler(logging.Handler):
             if record.stack_info:
                 text += "\n" + _formatter.formatStack(record.stack_info)
         exception = record.exc_info[1] if self.capture_exceptions and record.exc_info else None
-        return RecordSnapshot(
-            attrs=record.__dict__.copy(),
-            source=source,
-            text=text,
-            exception=exception,
-            caller=context.snapshot(),
-        )
+        return RecordSnapshot(record.__dict__.copy(), source, text, exception, context.snapshot())
 
     def flush(self, timeout: float | None = None) -> None:
         """Without a timeout, ask for delivery soon and return at once (what `logging`
         calls, so ``dictConfig`` and ``logging.shutdown`` never wait on the network);
         with one, wait up to ``timeout`` seconds for delivery."""
         if timeout is None:
-            self._delivery.wake()
+            self.analytics._delivery.wake()
         else:
-            self._analytics.flush(timeout)
+            self.analytics.flush(timeout)
 
     def close(self) -> None:
         """Detach. A handler that owns its delivery shuts it down on a background
@@ -303,7 +313,7 @@ class PostHogHandler(logging.Handler):
         try:
             if self._owns_analytics and self._closing is None:
                 self._closing = threading.Thread(
-                    target=self._analytics.shutdown, name="analyticskit-close", daemon=False
+                    target=self.analytics.shutdown, name="analyticskit-close", daemon=False
                 )
                 try:
                     self._closing.start()
@@ -311,7 +321,7 @@ class PostHogHandler(logging.Handler):
                     # No new thread at interpreter exit (Python 3.12+), where
                     # logging.shutdown() closes handlers; the Analytics object's
                     # own exit hook has run by then, so this returns at once.
-                    self._analytics.shutdown()
+                    self.analytics.shutdown()
         except Exception as error:
             # Raised into logging.shutdown(), it would skip the other handlers.
             _diagnostics.report(f"closing a PostHogHandler failed: {error!r}")
@@ -320,7 +330,7 @@ class PostHogHandler(logging.Handler):
 
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
-        return self._analytics.stats()
+        return self.analytics.stats()
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:

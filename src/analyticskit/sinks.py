@@ -136,7 +136,12 @@ class PostHogSink:
         stopper = threading.Thread(
             target=self.client.shutdown, name="analyticskit-posthog-shutdown", daemon=True
         )
-        stopper.start()
+        try:
+            stopper.start()
+        except RuntimeError:
+            # Python 3.12+ starts no thread at interpreter exit: the SDK's own exit
+            # hook stops the client (what it still held is counted already).
+            return
         stopper.join(min(max(0.0, timeout), _STOP_GRACE))
 
 
@@ -155,7 +160,7 @@ class LocalSink:
                 "event": message.name,
                 "distinct_id": message.distinct_id,
                 "timestamp": message.timestamp,
-                "uuid": message.uuid,
+                "uuid": message.uuid or str(uuid4()),
                 "properties": message.properties,
             }
         )
