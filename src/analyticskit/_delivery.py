@@ -265,26 +265,14 @@ class Delivery:
         left_in_sink = self.sink.pending()
         with self._lock:
             self._cleared += left_here
-            taken, handed = self._taken, self._handed
             # Taken from the buffer, neither handed over nor dropped: the worker
             # was still building or sending it at the deadline.
-            in_hand = max(0, taken - handed - self._queued_drops)
+            in_hand = max(0, self._taken - self._handed - self._queued_drops)
             lost = left_here + left_in_sink + in_hand
             self._dropped["timeout"] += lost
-            dropped = dict(self._dropped)
-            before_queue = self._dropped_before_queue
-            dropped["rejected"] = rejected
-            queued = taken + self._cleared
             # Frozen before the sink is closed: what its shutdown does after the
             # deadline (a late failure, a late success) no longer changes the counts.
-            final = Stats(
-                emitted=queued + before_queue,
-                queued=queued,
-                sent=max(0, handed - failed - rejected - left_in_sink),
-                failed=failed,
-                pending=0,
-                dropped=dropped,
-            )
+            final = self._count(failed, rejected, left_in_sink, lost_at_shutdown=True)
             self._final = final
         if lost:
             _diagnostics.report(
@@ -315,18 +303,23 @@ class Delivery:
         failed, rejected = self.sink.failures()
         sink_pending = self.sink.pending()
         with self._lock:
-            dropped = dict(self._dropped)
-            before_queue = self._dropped_before_queue
-            handed = self._handed
-            buffered = len(self._buffer)
-            queued = self._taken + self._cleared + buffered
+            return self._count(failed, rejected, sink_pending, lost_at_shutdown=False)
+
+    def _count(
+        self, failed: int, rejected: int, sink_pending: int, *, lost_at_shutdown: bool
+    ) -> Stats:
+        """The counters, with ``self._lock`` held. With ``lost_at_shutdown``, what the
+        sink still holds was counted as dropped (timeout), so it is not pending."""
+        dropped = dict(self._dropped)
         dropped["rejected"] = rejected
+        buffered = len(self._buffer)
+        queued = self._taken + self._cleared + buffered
         return Stats(
-            emitted=queued + before_queue,
+            emitted=queued + self._dropped_before_queue,
             queued=queued,
-            sent=max(0, handed - failed - rejected - sink_pending),
+            sent=max(0, self._handed - failed - rejected - sink_pending),
             failed=failed,
-            pending=buffered + sink_pending,
+            pending=0 if lost_at_shutdown else buffered + sink_pending,
             dropped=dropped,
         )
 

@@ -56,7 +56,8 @@ def slug(template: object, has_args: bool = True) -> str:
     """The event id derived from a message template: placeholders removed, snake_case.
 
     ``"could not fetch user %s"`` gives ``could_not_fetch_user``; a non-string
-    message (``log.error(exc)``) gives its type's name (``value_error``).
+    message (``log.error(exc)``) gives its type's name (``value_error``). Prose
+    camelCase is not split ("iOS", "OAuth"): ``"fetchAllUsers"`` gives ``fetchallusers``.
     ``has_args`` False (a record without args) keeps ``%`` signs as text.
     """
     if not isinstance(template, str):

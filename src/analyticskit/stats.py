@@ -26,7 +26,8 @@ DropReason = Literal[
 - ``filtered``: a record excluded by a handler's ``include``/``exclude`` patterns.
 - ``invalid``: the event could not be built (reported once on stderr).
 - ``rejected``: PostHog answered 4xx (wrong key or region, malformed batch).
-- ``timeout``: still waiting when a shutdown's deadline passed.
+- ``timeout``: not confirmed delivered when a shutdown's deadline passed
+  (PostHog down, slow or silent). A slow server may still receive some of them.
 """
 
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
