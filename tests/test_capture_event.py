@@ -5,10 +5,10 @@ Every check reads what the server received; nothing here replaces the SDK.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -18,14 +18,15 @@ import pytest
 import analyticskit
 from analyticskit import Analytics, EventData
 from capture_server import CaptureServer
-
-MakeAnalytics = Callable[..., Analytics]
-
-SEED = EventData(
-    event_type="info",
-    id="fetch_all_users",
-    long_description="Fetching all users from the database",
-    source="db",
+from helpers import (
+    INVALID_FIELDS,
+    RELEVANCY_CASES,
+    SEED,
+    SEED_CAMEL_CASE,
+    SEED_SNAKE_CASE,
+    SEED_WIRE,
+    MakeAnalytics,
+    assert_raises_naming,
 )
 
 
@@ -54,13 +55,7 @@ def test_seed_example_arrives_as_the_original_event(
     [event] = deliver(analytics, capture_server, 1)
     assert event["event"] == "info_fetch_all_users"
     assert event["distinct_id"] == "u1"
-    assert own_properties(event) == {
-        "eventType": "info",
-        "id": "fetch_all_users",
-        "source": "db",
-        "relevancy": "medium",
-        "longDescription": "Fetching all users from the database",
-    }
+    assert own_properties(event) == SEED_WIRE
     assert event["properties"].get("$process_person_profile") is not False
     assert returned is not None
     assert returned == event["uuid"]
@@ -94,17 +89,7 @@ def test_timestamp_is_capture_time(
 # -- relevancy and longDescription on the wire --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("event_type", "relevancy", "expected"),
-    [
-        ("info", None, "medium"),
-        ("success", None, "medium"),
-        ("error", None, "high"),
-        ("error", "low", "low"),
-        ("info", "high", "high"),
-        ("success", "low", "low"),
-    ],
-)
+@pytest.mark.parametrize(("event_type", "relevancy", "expected"), RELEVANCY_CASES)
 def test_relevancy_on_the_wire(
     make_analytics: MakeAnalytics,
     capture_server: CaptureServer,
@@ -142,24 +127,8 @@ def test_long_description_absent_when_none(
 @pytest.mark.parametrize(
     "mapping",
     [
-        pytest.param(
-            {
-                "eventType": "info",
-                "id": "fetch_all_users",
-                "longDescription": "Fetching all users from the database",
-                "source": "db",
-            },
-            id="camelCase",
-        ),
-        pytest.param(
-            {
-                "event_type": "info",
-                "id": "fetch_all_users",
-                "long_description": "Fetching all users from the database",
-                "source": "db",
-            },
-            id="snake_case",
-        ),
+        pytest.param(SEED_CAMEL_CASE, id="camelCase"),
+        pytest.param(SEED_SNAKE_CASE, id="snake_case"),
     ],
 )
 def test_capture_event_accepts_a_mapping_directly(
@@ -227,26 +196,7 @@ def test_extra_properties_are_merged_under_event_data(
     make_analytics: MakeAnalytics, capture_server: CaptureServer
 ) -> None:
     analytics = make_analytics()
-    analytics.capture_event(
-        SEED,
-        from_user_id="u1",
-        properties={
-            "plan": "pro",
-            "count": 3,
-            "ratio": 0.5,
-            "flag": True,
-            "nothing": None,
-            "tags": ["a", "b"],
-            "nested": {"k": "v"},
-            # Clashes: the EventData's own properties win.
-            "source": "spoofed",
-            "eventType": "error",
-            "relevancy": "low",
-            "id": "other",
-        },
-    )
-    [event] = deliver(analytics, capture_server, 1)
-    assert own_properties(event) == {
+    extra = {
         "plan": "pro",
         "count": 3,
         "ratio": 0.5,
@@ -254,8 +204,13 @@ def test_extra_properties_are_merged_under_event_data(
         "nothing": None,
         "tags": ["a", "b"],
         "nested": {"k": "v"},
-        **SEED.wire_properties(),
     }
+    # Clashes: the EventData's own properties win.
+    clashes = {"source": "spoofed", "eventType": "error", "relevancy": "low", "id": "other"}
+    # A deep copy is sent: what arrives is compared with values the library never saw.
+    analytics.capture_event(SEED, from_user_id="u1", properties={**copy.deepcopy(extra), **clashes})
+    [event] = deliver(analytics, capture_server, 1)
+    assert own_properties(event) == {**extra, **SEED.wire_properties()}
 
 
 class _Custom:
@@ -408,13 +363,6 @@ def test_shutdown_delivers_queued_then_refuses(
     assert len(capture_server.events) == 4
 
 
-def wait_until_taken(analytics: Analytics) -> None:
-    """Wait (bounded) until the worker has taken the buffered events: none pending."""
-    deadline = time.monotonic() + 5
-    while analytics.stats().pending and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
 class _SlowToEncode:
     """A property value whose encoding (on the worker thread) takes a while."""
 
@@ -426,15 +374,24 @@ class _SlowToEncode:
         return "slow"
 
 
+def capture_slow_to_encode(analytics: Analytics, seconds: float) -> str | None:
+    """Capture a first event whose encoding takes ``seconds``; return its uuid once the
+    worker has taken it (bounded wait until none is pending): the worker is encoding it
+    and the SDK does not have it yet."""
+    returned = analytics.capture_event(
+        SEED, from_user_id="u1", properties={"v": _SlowToEncode(seconds)}
+    )
+    deadline = time.monotonic() + 5
+    while analytics.stats().pending and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return returned
+
+
 def test_flush_delivers_the_first_event(
     make_analytics: MakeAnalytics, capture_server: CaptureServer
 ) -> None:
     analytics = make_analytics()
-    returned = analytics.capture_event(
-        SEED, from_user_id="u1", properties={"v": _SlowToEncode(1.0)}
-    )
-    # The worker has taken the event and is encoding it; the SDK does not have it yet.
-    wait_until_taken(analytics)
+    returned = capture_slow_to_encode(analytics, 1.0)
     assert analytics.flush(timeout=5) is True
     # flush returned True ("nothing left pending"): the event must be at the server.
     assert [e["uuid"] for e in capture_server.wait_for(1, timeout=0)] == [returned]
@@ -445,10 +402,7 @@ def test_shutdown_delivers_the_first_event(
 ) -> None:
     analytics = make_analytics()
     # Longer than the 0.5 s the library grants the SDK's own shutdown.
-    returned = analytics.capture_event(
-        SEED, from_user_id="u1", properties={"v": _SlowToEncode(1.5)}
-    )
-    wait_until_taken(analytics)
+    returned = capture_slow_to_encode(analytics, 1.5)
     final = analytics.shutdown(timeout=5)
     assert [e["uuid"] for e in capture_server.wait_for(1, timeout=0)] == [returned]
     assert final.sent == 1
@@ -457,54 +411,16 @@ def test_shutdown_delivers_the_first_event(
 # -- invalid input ---------------------------------------------------------------------
 
 
+def camel_case(fields: dict[str, Any]) -> dict[str, Any]:
+    """EventData keyword arguments as a camelCase mapping, as the TypeScript original has it."""
+    spelling = {"event_type": "eventType", "long_description": "longDescription"}
+    return {spelling.get(key, key): value for key, value in fields.items()}
+
+
 INVALID: list[Any] = [
-    pytest.param(
-        {"data": {"eventType": "warn", "id": "x"}},
-        ValueError,
-        ["event_type", "'warn'", "'info'", "'error'", "'success'"],
-        id="unknown-event-type",
-    ),
-    pytest.param(
-        {"data": {"eventType": None, "id": "x"}},
-        TypeError,
-        ["event_type", "None", "'info'", "'error'", "'success'"],
-        id="event-type-not-str",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": "x", "source": "payments_unregistered"}},
-        ValueError,
-        ["source", "'payments_unregistered'", "'general'", "'auth'", "'db'", "'aikit'"],
-        id="unknown-source",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": "x", "relevancy": "urgent"}},
-        ValueError,
-        ["relevancy", "'urgent'", "'low'", "'medium'", "'high'"],
-        id="unknown-relevancy",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": ""}},
-        ValueError,
-        ["id", "''", "non-empty"],
-        id="empty-id",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": "  \t"}},
-        ValueError,
-        ["id", repr("  \t"), "non-empty"],
-        id="whitespace-id",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": 42}},
-        TypeError,
-        ["id", "42", "str"],
-        id="int-id",
-    ),
-    pytest.param(
-        {"data": {"eventType": "info", "id": "x", "longDescription": 123}},
-        TypeError,
-        ["long_description", "123", "str"],
-        id="long-description-not-str",
+    *(
+        pytest.param({"data": camel_case(fields)}, exc, fragments, id=case_id)
+        for case_id, (fields, exc, fragments) in INVALID_FIELDS.items()
     ),
     pytest.param(
         {"data": ["info", "fetch_all_users"]},
@@ -566,11 +482,7 @@ def test_invalid_input_raises_before_anything_is_queued(
     fragments: list[str],
 ) -> None:
     analytics = make_analytics()
-    with pytest.raises(exc) as info:
-        analytics.capture_event(**kwargs)
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert_raises_naming(exc, fragments, analytics.capture_event, **kwargs)
 
     stats = analytics.stats()
     assert (stats.emitted, stats.queued, stats.pending) == (0, 0, 0)

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import posthog
 import pytest
 
-from analyticskit import Analytics, EventData, Settings
+from analyticskit import Analytics, Settings
 from capture_server import CaptureServer
 from conftest import API_KEY
-
-RunPython = Callable[..., "subprocess.CompletedProcess[str]"]
-MakeAnalytics = Callable[..., Analytics]
+from helpers import SEED, MakeAnalytics, RunPython
 
 US_INGESTION = "https://us.i.posthog.com"
-SEED = EventData(
-    event_type="info",
-    id="fetch_all_users",
-    long_description="Fetching all users from the database",
-    source="db",
-)
 
 
 @pytest.fixture

@@ -7,11 +7,8 @@ the distinct id is read from what the server received.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
-import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,55 +16,17 @@ import posthog
 import pytest
 
 import analyticskit
-from analyticskit import Analytics, EventData, PostHogHandler
+from analyticskit import EventData
 from capture_server import CaptureServer
-from conftest import API_KEY
-
-MakeAnalytics = Callable[..., Analytics]
-
-
-@pytest.fixture
-def handler(capture_server: CaptureServer) -> Iterator[PostHogHandler]:
-    handler = PostHogHandler(api_key=API_KEY, host=capture_server.url)
-    yield handler
-    handler.analytics.shutdown(timeout=2)
-    handler.close()
-
-
-@pytest.fixture
-def log(handler: PostHogHandler) -> Iterator[logging.Logger]:
-    logger = logging.getLogger(f"tctx_{uuid.uuid4().hex[:10]}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(handler)
-    yield logger
-    logger.removeHandler(handler)
-
-
-def deliver(handler: PostHogHandler, server: CaptureServer, n: int) -> list[dict[str, Any]]:
-    handler.flush(timeout=5)
-    events = server.wait_for(n)
-    assert len(events) == n, [e["event"] for e in events]
-    return events
-
-
-def by_marker(events: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-    marked = {e["properties"]["marker"]: e for e in events}
-    assert len(marked) == len(events)
-    return marked
-
-
-def is_personless(event: dict[str, Any]) -> bool:
-    uuid.UUID(event["distinct_id"])
-    return event["properties"].get("$process_person_profile") is False
-
+from helpers import MakeAnalytics, MakeHandler, by_marker, deliver, is_personless
 
 # -- binding --------------------------------------------------------------------------------
 
 
 def test_user_block_binds_the_distinct_id(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     assert analyticskit.current_user() is None
     with analyticskit.user("u_42"):
         assert analyticskit.current_user() == "u_42"
@@ -92,9 +51,8 @@ def test_user_block_is_undone_when_the_block_raises() -> None:
     assert analyticskit.current_user() is None
 
 
-def test_bind_user_and_reset_user(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
-) -> None:
+def test_bind_user_and_reset_user(make_handler: MakeHandler, capture_server: CaptureServer) -> None:
+    handler, log = make_handler()
     outer = analyticskit.bind_user("u_outer")
     try:
         inner = analyticskit.bind_user("u_inner")
@@ -143,8 +101,9 @@ def test_capture_event_uses_the_bound_user(
 
 
 def test_each_thread_has_its_own_binding(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     threads_n, records_n = 8, 5
     barrier = threading.Barrier(threads_n)
     errors: list[BaseException] = []
@@ -182,8 +141,9 @@ def test_each_thread_has_its_own_binding(
     reason="threads inherit the starting thread's context on this interpreter",
 )
 def test_a_new_thread_does_not_see_the_starting_threads_user(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     with analyticskit.user("main-thread"):
         thread = threading.Thread(target=log.info, args=("from a plain thread",))
         thread.start()
@@ -194,8 +154,10 @@ def test_a_new_thread_does_not_see_the_starting_threads_user(
 
 
 def test_thread_pool_tasks_bind_their_own_users(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
+
     def task(index: int) -> None:
         with analyticskit.user(f"task-{index}"):
             log.info("pooled", extra={"marker": index})
@@ -215,8 +177,9 @@ def test_thread_pool_tasks_bind_their_own_users(
 
 
 def test_each_asyncio_task_has_its_own_binding(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     tasks_n, records_n = 6, 4
 
     async def request(index: int) -> None:
@@ -252,8 +215,9 @@ def test_each_asyncio_task_has_its_own_binding(
 
 
 def test_posthog_identify_context_is_honoured(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     with posthog.new_context(fresh=True, capture_exceptions=False):
         posthog.identify_context("ph-user")
         assert analyticskit.current_user() == "ph-user"
@@ -273,8 +237,9 @@ def test_posthog_identify_context_is_honoured(
 
 
 def test_posthog_context_tags_and_session_travel_with_the_record(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
     with posthog.new_context(fresh=True, capture_exceptions=False):
         posthog.tag("request_id", "req-1")
         posthog.set_context_session("session-1")
@@ -289,8 +254,10 @@ def test_posthog_context_tags_and_session_travel_with_the_record(
 
 
 def test_posthog_context_per_asyncio_task(
-    handler: PostHogHandler, log: logging.Logger, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
+    handler, log = make_handler()
+
     async def request(index: int) -> None:
         with posthog.new_context(fresh=True, capture_exceptions=False):
             posthog.identify_context(f"ph-{index}")

@@ -28,8 +28,7 @@ import pytest
 import analyticskit
 from capture_server import CaptureServer
 from conftest import API_KEY
-
-RunPython = Callable[..., "subprocess.CompletedProcess[str]"]
+from helpers import RunPython
 
 N_EVENTS = 20
 DEADLINE = 2.0

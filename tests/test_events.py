@@ -13,24 +13,20 @@ import pytest
 
 import analyticskit
 from analyticskit import EventData
-
-SEED = EventData(
-    event_type="info",
-    id="fetch_all_users",
-    long_description="Fetching all users from the database",
-    source="db",
+from helpers import (
+    INVALID_FIELDS,
+    RELEVANCY_CASES,
+    SEED,
+    SEED_CAMEL_CASE,
+    SEED_SNAKE_CASE,
+    SEED_WIRE,
+    assert_raises_naming,
 )
 
 
 def test_seed_example_name_and_wire_properties() -> None:
     assert SEED.event_name == "info_fetch_all_users"
-    assert SEED.wire_properties() == {
-        "eventType": "info",
-        "id": "fetch_all_users",
-        "source": "db",
-        "relevancy": "medium",
-        "longDescription": "Fetching all users from the database",
-    }
+    assert SEED.wire_properties() == SEED_WIRE
 
 
 @pytest.mark.parametrize(
@@ -45,17 +41,7 @@ def test_event_name_is_type_prefixed_id(event_type: Any, event_id: str, name: st
     assert EventData(event_type=event_type, id=event_id).event_name == name
 
 
-@pytest.mark.parametrize(
-    ("event_type", "relevancy", "resolved"),
-    [
-        ("info", None, "medium"),
-        ("success", None, "medium"),
-        ("error", None, "high"),
-        ("error", "low", "low"),
-        ("info", "high", "high"),
-        ("success", "low", "low"),
-    ],
-)
+@pytest.mark.parametrize(("event_type", "relevancy", "resolved"), RELEVANCY_CASES)
 def test_relevancy_resolution(event_type: Any, relevancy: Any, resolved: str) -> None:
     data = EventData(event_type=event_type, id="x", relevancy=relevancy)
     assert data.resolved_relevancy == resolved
@@ -100,27 +86,12 @@ def test_allowed_values_are_exposed() -> None:
 
 
 def test_from_dict_camel_case_ports_a_typescript_call_site() -> None:
-    data = EventData.from_dict(
-        {
-            "eventType": "info",
-            "id": "fetch_all_users",
-            "longDescription": "Fetching all users from the database",
-            "source": "db",
-        }
-    )
+    data = EventData.from_dict(SEED_CAMEL_CASE)
     assert data == SEED
 
 
 def test_from_dict_snake_case() -> None:
-    data = EventData.from_dict(
-        {
-            "event_type": "info",
-            "id": "fetch_all_users",
-            "long_description": "Fetching all users from the database",
-            "source": "db",
-            "relevancy": "low",
-        }
-    )
+    data = EventData.from_dict({**SEED_SNAKE_CASE, "relevancy": "low"})
     assert data == dataclasses.replace(SEED, relevancy="low")
 
 
@@ -163,10 +134,7 @@ def test_from_dict_minimal() -> None:
     ],
 )
 def test_from_dict_rejects(mapping: Any, exc: type[Exception], fragments: list[str]) -> None:
-    with pytest.raises(exc) as info:
-        EventData.from_dict(mapping)
-    for fragment in fragments:
-        assert fragment in str(info.value)
+    assert_raises_naming(exc, fragments, EventData.from_dict, mapping)
 
 
 # -- validation on construction ------------------------------------------------------
@@ -174,51 +142,12 @@ def test_from_dict_rejects(mapping: Any, exc: type[Exception], fragments: list[s
 
 @pytest.mark.parametrize(
     ("fields", "exc", "fragments"),
-    [
-        pytest.param(
-            {"event_type": "warn", "id": "x"},
-            ValueError,
-            ["event_type", "'warn'", "'info'", "'error'", "'success'"],
-            id="unknown-event-type",
-        ),
-        pytest.param(
-            {"event_type": None, "id": "x"},
-            TypeError,
-            ["event_type", "None", "'info'"],
-            id="event-type-not-str",
-        ),
-        pytest.param(
-            {"event_type": "info", "id": "x", "source": "payments_unregistered"},
-            ValueError,
-            ["source", "'payments_unregistered'", "'db'", "'auth'", "'general'"],
-            id="unknown-source",
-        ),
-        pytest.param(
-            {"event_type": "info", "id": "x", "relevancy": "urgent"},
-            ValueError,
-            ["relevancy", "'urgent'", "'low'", "'medium'", "'high'"],
-            id="unknown-relevancy",
-        ),
-        pytest.param({"event_type": "info", "id": ""}, ValueError, ["id", "''"], id="empty-id"),
-        pytest.param(
-            {"event_type": "info", "id": "   "}, ValueError, ["id", "'   '"], id="blank-id"
-        ),
-        pytest.param({"event_type": "info", "id": 42}, TypeError, ["id", "42", "str"], id="int-id"),
-        pytest.param(
-            {"event_type": "info", "id": "x", "long_description": 123},
-            TypeError,
-            ["long_description", "123", "str"],
-            id="long-description-not-str",
-        ),
-    ],
+    [pytest.param(*case, id=case_id) for case_id, case in INVALID_FIELDS.items()],
 )
 def test_invalid_fields_raise_naming_field_value_and_allowed(
     fields: dict[str, Any], exc: type[Exception], fragments: list[str]
 ) -> None:
-    with pytest.raises(exc) as info:
-        EventData(**fields)
-    for fragment in fragments:
-        assert fragment in str(info.value)
+    assert_raises_naming(exc, fragments, EventData, **fields)
 
 
 def test_enum_like_values_outside_the_literal_are_not_silently_accepted() -> None:

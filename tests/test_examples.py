@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from helpers import SEED_WIRE
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -68,13 +70,7 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     fetches = by_name["info_fetch_all_users"]
     assert sorted(str(e["distinct_id"]) for e in fetches) == ["None", "user_42"]
     for event in fetches:
-        assert event["properties"] == {
-            "eventType": "info",
-            "id": "fetch_all_users",
-            "source": "db",
-            "relevancy": "medium",
-            "longDescription": "Fetching all users from the database",
-        }
+        assert event["properties"] == SEED_WIRE
 
     [error] = by_name["error_purchase_failed"]
     assert error["distinct_id"] == "user_42"

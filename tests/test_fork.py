@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from capture_server import CaptureServer
 from conftest import API_KEY
+from helpers import RunPython
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-RunPython = Callable[..., "subprocess.CompletedProcess[str]"]
 
 _PARENT_BEFORE = 5  # captured and flushed before the fork
 _PARENT_PENDING = 4  # captured just before the fork, not flushed

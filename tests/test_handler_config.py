@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import types
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,38 +20,21 @@ import posthog
 import pytest
 
 import analyticskit
-from analyticskit import Analytics, PostHogHandler
+from analyticskit import PostHogHandler
 from capture_server import CaptureServer
 from conftest import API_KEY
-
-MakeAnalytics = Callable[..., Analytics]
-
-
-def unique_name() -> str:
-    return f"tcfg_{uuid.uuid4().hex[:10]}"
+from helpers import (
+    MakeAnalytics,
+    MakeHandler,
+    assert_raises_naming,
+    deliver,
+    release,
+    unique_name,
+)
 
 
 def handlers_of(logger: logging.Logger) -> list[PostHogHandler]:
     return [h for h in logger.handlers if isinstance(h, PostHogHandler)]
-
-
-def release(handler: PostHogHandler, *loggers: logging.Logger) -> None:
-    for logger in loggers:
-        logger.removeHandler(handler)
-    handler.analytics.shutdown(timeout=2)
-    handler.close()
-
-
-@pytest.fixture
-def configured() -> Iterator[list[logging.Logger]]:
-    """Loggers configured by a test through dictConfig: their handlers are released after."""
-    loggers: list[logging.Logger] = []
-    yield loggers
-    for logger in loggers:
-        for handler in handlers_of(logger):
-            release(handler, logger)
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
 
 
 def dict_config(logger_name: str, handler: dict[str, Any], level: str = "DEBUG") -> None:
@@ -66,11 +48,29 @@ def dict_config(logger_name: str, handler: dict[str, Any], level: str = "DEBUG")
     )
 
 
-def deliver(handler: PostHogHandler, server: CaptureServer, n: int) -> list[dict[str, Any]]:
-    handler.flush(timeout=5)
-    events = server.wait_for(n)
-    assert len(events) == n, [e["event"] for e in events]
-    return events
+Configure = Callable[..., tuple[logging.Logger, PostHogHandler]]
+
+
+@pytest.fixture
+def configure() -> Iterator[Configure]:
+    """``configure(name, **handler_config)``: dictConfig a PostHogHandler from those plain
+    values on the dedicated logger ``name``; returns the logger and its one PostHogHandler.
+    The loggers' handlers are released after the test."""
+    loggers: list[logging.Logger] = []
+
+    def configure(name: str, **handler_config: Any) -> tuple[logging.Logger, PostHogHandler]:
+        dict_config(name, {"class": "analyticskit.PostHogHandler", **handler_config})
+        logger = logging.getLogger(name)
+        loggers.append(logger)
+        [handler] = handlers_of(logger)
+        return logger, handler
+
+    yield configure
+    for logger in loggers:
+        for handler in handlers_of(logger):
+            release(handler, logger)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
 
 
 def by_event(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -82,28 +82,20 @@ def by_event(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # -- dictConfig -----------------------------------------------------------------------------
 
 
-def test_dict_config_with_plain_values(
-    capture_server: CaptureServer, configured: list[logging.Logger]
-) -> None:
+def test_dict_config_with_plain_values(capture_server: CaptureServer, configure: Configure) -> None:
     name = unique_name()
-    dict_config(
+    _logger, handler = configure(
         name,
-        {
-            "class": "analyticskit.PostHogHandler",
-            "level": "INFO",
-            "api_key": API_KEY,
-            "host": capture_server.url,
-            "sources": {f"{name}.myapp.auth": "auth", f"{name}.sqlalchemy": "db"},
-            "default_source": "notif",
-            "level_map": {"WARNING": {"relevancy": "medium"}},
-            "exclude": [f"{name}.myapp.noisy"],
-            "ignore_loggers": [f"{name}.vendor"],
-            "capture_exceptions": True,
-        },
+        level="INFO",
+        api_key=API_KEY,
+        host=capture_server.url,
+        sources={f"{name}.myapp.auth": "auth", f"{name}.sqlalchemy": "db"},
+        default_source="notif",
+        level_map={"WARNING": {"relevancy": "medium"}},
+        exclude=[f"{name}.myapp.noisy"],
+        ignore_loggers=[f"{name}.vendor"],
+        capture_exceptions=True,
     )
-    logger = logging.getLogger(name)
-    configured.append(logger)
-    [handler] = handlers_of(logger)
     assert handler.level == logging.INFO
     assert handler.capture_exceptions is True
 
@@ -145,22 +137,10 @@ def test_dict_config_with_plain_values(
     assert stats.dropped["recursion"] == 1
 
 
-def test_dict_config_level_as_int(
-    capture_server: CaptureServer, configured: list[logging.Logger]
-) -> None:
-    name = unique_name()
-    dict_config(
-        name,
-        {
-            "class": "analyticskit.PostHogHandler",
-            "level": logging.WARNING,
-            "api_key": API_KEY,
-            "host": capture_server.url,
-        },
+def test_dict_config_level_as_int(capture_server: CaptureServer, configure: Configure) -> None:
+    logger, handler = configure(
+        unique_name(), level=logging.WARNING, api_key=API_KEY, host=capture_server.url
     )
-    logger = logging.getLogger(name)
-    configured.append(logger)
-    [handler] = handlers_of(logger)
     logger.info("dropped by level")
     logger.warning("kept")
 
@@ -179,20 +159,11 @@ def client_module(capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
 
 
 def test_dict_config_client_by_ext_reference(
-    capture_server: CaptureServer, configured: list[logging.Logger], client_module: Any
+    capture_server: CaptureServer, configure: Configure, client_module: Any
 ) -> None:
-    name = unique_name()
-    dict_config(
-        name,
-        {
-            "class": "analyticskit.PostHogHandler",
-            "level": "INFO",
-            "client": "ext://analyticskit_test_clients.client",
-        },
+    logger, handler = configure(
+        unique_name(), level="INFO", client="ext://analyticskit_test_clients.client"
     )
-    logger = logging.getLogger(name)
-    configured.append(logger)
-    [handler] = handlers_of(logger)
     assert handler.analytics.sink.client is client_module.client  # type: ignore[attr-defined]
     logger.info("through the shared client")
 
@@ -200,27 +171,19 @@ def test_dict_config_client_by_ext_reference(
     assert event["event"] == "info_through_the_shared_client"
 
 
-def test_dict_config_client_by_factory(
-    capture_server: CaptureServer, configured: list[logging.Logger]
-) -> None:
+def test_dict_config_client_by_factory(capture_server: CaptureServer, configure: Configure) -> None:
     name = unique_name()
-    dict_config(
+    logger, handler = configure(
         name,
-        {
-            "class": "analyticskit.PostHogHandler",
-            "level": "INFO",
-            "client": {
-                "()": "posthog.Posthog",
-                "project_api_key": API_KEY,
-                "host": capture_server.url,
-                "gzip": True,
-            },
-            "sources": {name: "db"},
+        level="INFO",
+        client={
+            "()": "posthog.Posthog",
+            "project_api_key": API_KEY,
+            "host": capture_server.url,
+            "gzip": True,
         },
+        sources={name: "db"},
     )
-    logger = logging.getLogger(name)
-    configured.append(logger)
-    [handler] = handlers_of(logger)
     client = handler.analytics.sink.client  # type: ignore[attr-defined]
     assert isinstance(client, posthog.Posthog)
     try:
@@ -296,30 +259,8 @@ def test_options_reach_the_handlers_own_delivery(capture_server: CaptureServer) 
         release(handler)
 
 
-@pytest.fixture
-def make_handler(capture_server: CaptureServer) -> Iterator[Callable[..., PostHogHandler]]:
-    made: list[tuple[PostHogHandler, logging.Logger]] = []
-
-    def make(name: str, **options: Any) -> PostHogHandler:
-        handler = PostHogHandler(api_key=API_KEY, host=capture_server.url, **options)
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.DEBUG)
-        logger.propagate = False
-        logger.addHandler(handler)
-        made.append((handler, logger))
-        return handler
-
-    yield make
-    for handler, logger in made:
-        release(handler, logger)
-
-
-def test_level_map_overrides(
-    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
-) -> None:
-    name = unique_name()
-    handler = make_handler(
-        name,
+def test_level_map_overrides(make_handler: MakeHandler, capture_server: CaptureServer) -> None:
+    handler, logger = make_handler(
         level_map={
             "WARNING": {"relevancy": "medium"},
             "info": "success",  # the event type; level names in any case
@@ -328,9 +269,7 @@ def test_level_map_overrides(
             5: "error",
         },
     )
-    logger = logging.getLogger(name)
-    logger.setLevel(1)
-    logger.warning("w")
+    logger.warning("w")  # the logger lets every level through, 5 included
     logger.info("i")
     logger.error("e")
     logger.log(analyticskit.SUCCESS, "s")
@@ -352,11 +291,9 @@ def test_level_map_overrides(
     }
 
 
-def test_include_and_exclude(
-    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
-) -> None:
+def test_include_and_exclude(make_handler: MakeHandler, capture_server: CaptureServer) -> None:
     p = unique_name()
-    handler = make_handler(
+    handler, _parent = make_handler(
         p,
         include=[f"{p}.app", f"{p}.jobs.*"],
         exclude=[f"{p}.app.noisy", "*.secret"],
@@ -380,10 +317,10 @@ def test_include_and_exclude(
 
 
 def test_include_as_a_single_string(
-    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
     p = unique_name()
-    handler = make_handler(p, include=f"{p}.only")
+    handler, _parent = make_handler(p, include=f"{p}.only")
     logging.getLogger(f"{p}.only.child").info("in")
     logging.getLogger(f"{p}.other").info("out")
 
@@ -392,10 +329,10 @@ def test_include_as_a_single_string(
 
 
 def test_ignore_loggers_on_dotted_boundaries(
-    make_handler: Callable[..., PostHogHandler], capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
     p = unique_name()
-    handler = make_handler(p, ignore_loggers=[f"{p}.chatty"])
+    handler, _parent = make_handler(p, ignore_loggers=[f"{p}.chatty"])
     logging.getLogger(f"{p}.chatty").info("ignored")
     logging.getLogger(f"{p}.chatty.sub").info("ignored too")
     logging.getLogger(f"{p}.chattybox").info("kept")
@@ -440,10 +377,7 @@ def test_ignore_loggers_on_dotted_boundaries(
 def test_bad_options_raise_at_construction(
     options: dict[str, Any], error: type[Exception], mentions: list[str]
 ) -> None:
-    with pytest.raises(error) as raised:
-        PostHogHandler(**options)
-    for word in mentions:
-        assert word in str(raised.value)
+    assert_raises_naming(error, mentions, PostHogHandler, **options)
 
 
 def test_analytics_with_connection_arguments_is_refused(make_analytics: MakeAnalytics) -> None:
@@ -451,35 +385,15 @@ def test_analytics_with_connection_arguments_is_refused(make_analytics: MakeAnal
         PostHogHandler(analytics=make_analytics(), api_key=API_KEY)
 
 
-def test_dict_config_reports_bad_options(configured: list[logging.Logger]) -> None:
+def test_dict_config_reports_bad_options(configure: Configure) -> None:
     name = unique_name()
     with pytest.raises(ValueError, match="posthog") as raised:
-        dict_config(
-            name,
-            {"class": "analyticskit.PostHogHandler", "sources": {name: "no_such_source"}},
-        )
+        configure(name, sources={name: "no_such_source"})
     assert "no_such_source" in str(raised.value.__cause__)
     assert not handlers_of(logging.getLogger(name))
 
 
 # -- install() ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def root_logger() -> Iterator[logging.Logger]:
-    """The root logger, with its level and handlers restored (and new handlers released)."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield root
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            if isinstance(handler, PostHogHandler):
-                release(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
 
 
 def installed_handlers(root: logging.Logger) -> list[PostHogHandler]:
@@ -548,20 +462,12 @@ def test_concurrent_installs_attach_one_handler(
 
 def test_dict_config_rerun_returns_promptly_while_the_server_holds_requests(
     capture_server: CaptureServer,
-    configured: list[logging.Logger],
+    configure: Configure,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = unique_name()
-    config = {
-        "class": "analyticskit.PostHogHandler",
-        "level": "INFO",
-        "api_key": API_KEY,
-        "host": capture_server.url,
-    }
-    dict_config(name, config)
-    logger = logging.getLogger(name)
-    configured.append(logger)
-    [old] = handlers_of(logger)
+    config = {"level": "INFO", "api_key": API_KEY, "host": capture_server.url}
+    logger, old = configure(name, **config)
 
     capture_server.delay = 3
     logger.info("held by a slow server")
@@ -569,7 +475,8 @@ def test_dict_config_rerun_returns_promptly_while_the_server_holds_requests(
     assert capture_server.wait_for_requests(1, timeout=5) >= 1  # the server now holds it
 
     started = time.perf_counter()
-    dict_config(name, config)  # closes `old` (flush, close) and builds a new handler
+    # Closes `old` (flush, close) and builds a new handler.
+    dict_config(name, {"class": "analyticskit.PostHogHandler", **config})
     elapsed = time.perf_counter() - started
     with capsys.disabled():
         print(f"\n[timing] second dictConfig with a 3 s capture server: {elapsed:.3f} s")
@@ -594,18 +501,13 @@ def test_dict_config_rerun_returns_promptly_while_the_server_holds_requests(
     ids=["level", "default_source", "max_queued", "analytics"],
 )
 def test_a_refused_handler_does_not_break_later_logging_shutdown(
-    options: dict[str, Any], capture_server: CaptureServer, configured: list[logging.Logger]
+    options: dict[str, Any], capture_server: CaptureServer, configure: Configure
 ) -> None:
     # The traceback keeps the half-built handler alive: logging.shutdown(), which
     # dictConfig runs over every registered handler, must not trip over it.
     with pytest.raises((ValueError, TypeError)) as raised:
         PostHogHandler(**options)
-    name = unique_name()
-    dict_config(
-        name,
-        {"class": "analyticskit.PostHogHandler", "api_key": API_KEY, "host": capture_server.url},
-    )
-    configured.append(logging.getLogger(name))
+    configure(unique_name(), api_key=API_KEY, host=capture_server.url)
     assert raised.value is not None
     assert not [
         ref()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import posthog
@@ -19,69 +18,7 @@ import analyticskit
 from analyticskit import PostHogHandler, _diagnostics
 from capture_server import CaptureServer
 from conftest import API_KEY
-
-OWN_LOGGERS = ("posthog", "urllib3", "requests", "analyticskit")
-MakeHandler = Callable[..., tuple[PostHogHandler, logging.Logger]]
-
-
-def unique_name() -> str:
-    return f"tguard_{uuid.uuid4().hex[:10]}"
-
-
-def release(handler: PostHogHandler, *loggers: logging.Logger) -> None:
-    for logger in loggers:
-        logger.removeHandler(handler)
-    handler.analytics.shutdown(timeout=2)
-    handler.close()
-
-
-@pytest.fixture
-def make_handler(capture_server: CaptureServer) -> Iterator[MakeHandler]:
-    made: list[tuple[PostHogHandler, logging.Logger]] = []
-
-    def make(name: str | None = None, **options: Any) -> tuple[PostHogHandler, logging.Logger]:
-        if "client" not in options:
-            options.setdefault("api_key", API_KEY)
-            options.setdefault("host", capture_server.url)
-        handler = PostHogHandler(**options)
-        logger = logging.getLogger(name or unique_name())
-        logger.setLevel(logging.DEBUG)
-        logger.propagate = False
-        logger.addHandler(handler)
-        made.append((handler, logger))
-        return handler, logger
-
-    yield make
-    for handler, logger in made:
-        release(handler, logger)
-
-
-def deliver(handler: PostHogHandler, server: CaptureServer, n: int) -> list[dict[str, Any]]:
-    handler.flush(timeout=5)
-    events = server.wait_for(n)
-    assert len(events) == n, [e["event"] for e in events]
-    return events
-
-
-@pytest.fixture
-def root_logger() -> Iterator[logging.Logger]:
-    """The root logger and the SDK's loggers, restored after the test."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    sdk_levels = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
-    yield root
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            if isinstance(handler, PostHogHandler):
-                release(handler)
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-    for name, sdk_level in sdk_levels.items():
-        logging.getLogger(name).setLevel(sdk_level)
-
+from helpers import OWN_LOGGERS, MakeHandler, deliver, unique_name
 
 # -- recursion ------------------------------------------------------------------------------
 
@@ -332,19 +269,13 @@ def test_an_unprintable_extra_value_still_arrives_not_null(
 
 
 def test_after_close_records_are_counted_not_raised(
-    capture_server: CaptureServer,
+    make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
-    handler = PostHogHandler(api_key=API_KEY, host=capture_server.url)
-    log = logging.getLogger(unique_name())
-    log.propagate = False
-    log.addHandler(handler)
-    try:
-        handler.analytics.shutdown(timeout=2)
-        handler.close()
-        log.error("after shutdown")
-        assert handler.stats().dropped["after_shutdown"] == 1
-    finally:
-        log.removeHandler(handler)
+    handler, log = make_handler()
+    handler.analytics.shutdown(timeout=2)
+    handler.close()
+    log.error("after shutdown")
+    assert handler.stats().dropped["after_shutdown"] == 1
     assert capture_server.wait_for(1, timeout=0.3) == []
 
 
@@ -364,24 +295,17 @@ def refuse_threads(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 
 
 def test_close_without_new_threads_shuts_down_inline(
-    capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
+    make_handler: MakeHandler, capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # logging.shutdown() closes handlers at exit; on Python 3.12 no thread can be
     # started then, and an exception out of close() would skip the other handlers.
-    handler = PostHogHandler(api_key=API_KEY, host=capture_server.url)
-    log = logging.getLogger(unique_name())
-    log.propagate = False
-    log.addHandler(handler)
-    try:
-        log.warning("last words")
-        refuse_threads(monkeypatch, "analyticskit-close")
-        handler.close()
-        assert [e["event"] for e in capture_server.wait_for(1)] == ["info_last_words"]
-        log.warning("after close")
-        assert handler.stats().dropped["after_shutdown"] == 1
-    finally:
-        log.removeHandler(handler)
-        handler.analytics.shutdown(timeout=2)
+    handler, log = make_handler()
+    log.warning("last words")
+    refuse_threads(monkeypatch, "analyticskit-close")
+    handler.close()
+    assert [e["event"] for e in capture_server.wait_for(1)] == ["info_last_words"]
+    log.warning("after close")
+    assert handler.stats().dropped["after_shutdown"] == 1
 
 
 def test_shutdown_without_new_threads_does_not_raise(

@@ -11,7 +11,6 @@ import enum
 import inspect
 import logging
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -22,63 +21,16 @@ import analyticskit
 from analyticskit import _diagnostics
 from analyticskit.handler import PostHogHandler
 from capture_server import CaptureServer
-from conftest import API_KEY
-
-MakeHandler = Callable[..., tuple[PostHogHandler, logging.Logger]]
+from helpers import MakeHandler, by_marker, deliver, is_personless, unique_name
 
 # Extra keys that fill event fields and must not come back as plain properties.
 FIELD_EXTRAS = ("event_type", "event_id", "long_description", "uid", "user_id")
 ORIGIN = ("level", "logger", "module", "function", "line")
 
 
-@pytest.fixture
-def make_handler(capture_server: CaptureServer) -> Iterator[MakeHandler]:
-    """A handler delivering to the capture server, on its own non-propagating logger."""
-    made: list[tuple[PostHogHandler, logging.Logger]] = []
-
-    def make(name: str | None = None, **options: Any) -> tuple[PostHogHandler, logging.Logger]:
-        if "analytics" not in options and "client" not in options:
-            options.setdefault("api_key", API_KEY)
-            options.setdefault("host", capture_server.url)
-        handler = PostHogHandler(**options)
-        logger = logging.getLogger(name or unique_name())
-        logger.setLevel(1)
-        logger.propagate = False
-        logger.addHandler(handler)
-        made.append((handler, logger))
-        return handler, logger
-
-    yield make
-    for handler, logger in made:
-        logger.removeHandler(handler)
-        handler.analytics.shutdown(timeout=2)
-        handler.close()
-
-
-def unique_name() -> str:
-    return f"tmap_{uuid.uuid4().hex[:10]}"
-
-
-def deliver(handler: PostHogHandler, server: CaptureServer, n: int) -> list[dict[str, Any]]:
-    """Flush the handler and return exactly the ``n`` events the server received."""
-    handler.flush(timeout=5)
-    events = server.wait_for(n)
-    assert len(events) == n, [e["event"] for e in events]
-    return events
-
-
 def one(handler: PostHogHandler, server: CaptureServer) -> dict[str, Any]:
     [event] = deliver(handler, server, 1)
     return event
-
-
-def by_marker(events: list[dict[str, Any]], key: str = "marker") -> dict[Any, dict[str, Any]]:
-    return {e["properties"][key]: e for e in events}
-
-
-def is_personless(event: dict[str, Any]) -> bool:
-    uuid.UUID(event["distinct_id"])  # the SDK's anonymous form: a random uuid
-    return event["properties"].get("$process_person_profile") is False
 
 
 # -- eventType ------------------------------------------------------------------------------
