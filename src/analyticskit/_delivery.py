@@ -62,7 +62,6 @@ class Delivery:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._drained = threading.Condition(threading.Lock())
-        self._worker: threading.Thread | None = None
         self._started = False
         self._idle = True
         self._open = True
@@ -163,10 +162,7 @@ class Delivery:
         with self._lock:
             if self._started:
                 return
-            self._worker = threading.Thread(
-                target=self._run, name="analyticskit-delivery", daemon=True
-            )
-            self._worker.start()
+            threading.Thread(target=self._run, name="analyticskit-delivery", daemon=True).start()
             self._started = True
 
     # -- the worker's side -----------------------------------------------------

@@ -58,23 +58,15 @@ def _plain(value: Any) -> Any:
 
 
 def _level_number(level: object) -> int:
+    """A level given as an int or a name (any case), as an int."""
     if isinstance(level, int) and not isinstance(level, bool):
         return level
-    if isinstance(level, str):
-        number = logging.getLevelName(level.upper())
-        if isinstance(number, int):
-            return number
-    raise ValueError(f"unknown log level {level!r}")
-
-
-def _check_handler_level(level: object) -> None:
-    """Raise what ``logging.Handler(level)`` would, before the handler is registered."""
-    if isinstance(level, int):
-        return
     if not isinstance(level, str):
-        raise TypeError(f"Level not an integer or a valid string: {level!r}")
-    if not isinstance(logging.getLevelName(level), int):
-        raise ValueError(f"Unknown level: {level!r}")
+        raise TypeError(f"a log level must be an int or a level name, got {level!r}")
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown log level {level!r}")
+    return number
 
 
 def _level_rules(level_map: Mapping[Any, Any]) -> dict[int, LevelRule]:
@@ -184,7 +176,7 @@ class PostHogHandler(logging.Handler):
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
         # every later dictConfig() and the flush of other handlers at exit.
-        _check_handler_level(level)
+        number = _level_number(level)
         sources = _plain(sources) or {}
         if not isinstance(sources, Mapping):
             raise TypeError(
@@ -230,7 +222,7 @@ class PostHogHandler(logging.Handler):
             # None: the shared default, looked up on each record, so that a
             # later analyticskit.configure() applies to this handler too.
             self._analytics, self._owns_analytics = None, False
-        super().__init__(level)
+        super().__init__(number)
 
     @property
     def analytics(self) -> Analytics:
