@@ -152,8 +152,10 @@ class Run:
         total = s["sent"] + s["failed"] + s["pending"] + sum(s["dropped"].values())
         assert s["emitted"] == total, s
 
-    def one_own_line_naming(self, host: str) -> str:
+    def one_own_line_naming(self, host: str, *, alone: bool = False) -> str:
         assert len(self.own_lines) == 1, self.stderr_lines
+        if alone:  # nothing else on stderr either, the SDK's own logger included
+            assert self.stderr_lines == self.own_lines, self.stderr_lines
         line = self.own_lines[0]
         assert host.split("//", 1)[1] in line, line
         return line
@@ -177,7 +179,7 @@ def test_posthog_down_exits_at_the_deadline_and_counts_everything(
     s = run.stats
     assert s["sent"] == 0
     assert s["dropped"]["timeout"] + s["failed"] == N_EVENTS
-    line = run.one_own_line_naming(host)
+    line = run.one_own_line_naming(host, alone=True)
     assert "timeout" in line or "failed" in line or "could not deliver" in line
 
 
@@ -193,7 +195,7 @@ def test_black_hole_exits_at_the_deadline(
     assert s["dropped"]["timeout"] + s["failed"] == N_EVENTS
     assert capture_server.received >= 1  # the SDK did try
     assert capture_server.events == []
-    run.one_own_line_naming(capture_server.url)
+    run.one_own_line_naming(capture_server.url, alone=True)
 
 
 def test_slow_server_past_the_deadline_counts_timeouts(
@@ -206,7 +208,7 @@ def test_slow_server_past_the_deadline_counts_timeouts(
     s = run.stats
     assert s["sent"] == 0
     assert s["dropped"]["timeout"] == N_EVENTS
-    run.one_own_line_naming(capture_server.url)
+    run.one_own_line_naming(capture_server.url, alone=True)
     # The request had left the process: the server still records it after its
     # delay. "timeout" means "not confirmed at the deadline", not "never arrived".
     arrived = capture_server.wait_for(N_EVENTS, timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 from typing import Any, Protocol
@@ -16,6 +17,22 @@ from . import _diagnostics
 from ._message import Message
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
+
+_own_flush = threading.local()
+
+
+class _QuietOwnFlush(logging.Filter):
+    """Drops the SDK's "flush ran out of budget" warning from flushes analyticskit
+    makes: the caller gets False from `flush`, and `shutdown` reports (and counts)
+    that loss itself, in one line. Every other SDK record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            getattr(_own_flush, "active", False) and "ran out of budget" in record.getMessage()
+        )
+
+
+_quiet_own_flush = _QuietOwnFlush()
 
 
 class Sink(Protocol):
@@ -126,7 +143,14 @@ class PostHogSink:
             return self._failed, self._rejected
 
     def flush(self, timeout: float) -> None:
-        self.client.flush(timeout_seconds=max(0.0, timeout))
+        sdk_logger = logging.getLogger("posthog")
+        if _quiet_own_flush not in sdk_logger.filters:
+            sdk_logger.addFilter(_quiet_own_flush)
+        _own_flush.active = True
+        try:
+            self.client.flush(timeout_seconds=max(0.0, timeout))
+        finally:
+            _own_flush.active = False
 
     def close(self, timeout: float) -> None:
         if not self._owned:
