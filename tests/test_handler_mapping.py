@@ -231,6 +231,25 @@ def test_long_description_carries_the_traceback(
     assert description.rstrip().endswith("ZeroDivisionError: division by zero")
 
 
+def test_a_giant_message_is_cut_not_lost(
+    make_handler: MakeHandler, capture_server: CaptureServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # 2 MB: over the SDK's 900 KiB per-event limit, which would drop the event unseen.
+    _diagnostics._reported.discard("truncated")
+    handler, log = make_handler()
+    log.error("response body: %s", "x" * 2_000_000, extra={"body": "y" * 2_000_000})
+
+    props = one(handler, capture_server)["properties"]
+    for key, kept in (("longDescription", "response body: "), ("body", "")):
+        value = props[key]
+        assert value.startswith(kept + "x" * 1000 if kept else "y" * 1000)
+        assert value.endswith(" characters]"), value[-80:]
+        assert len(value) < 70_000
+    assert handler.stats().sent == 1
+    reports = [line for line in capfd.readouterr().err.splitlines() if "are cut at" in line]
+    assert len(reports) == 1 and reports[0].startswith("analyticskit: "), reports
+
+
 def test_long_description_with_exc_info_instance_and_stack_info(
     make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:

@@ -7,9 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from . import _diagnostics
 from ._json import json_safe
 from .context import CallerContext
 from .events import EventData
+
+# The posthog SDK silently drops an event over 900 KiB, and PostHog rejects one
+# over 1 MB; a giant message or traceback should cost its tail, not the event.
+MAX_STRING_CHARS = 64 * 1024
+
+
+def _truncate(key: str, value: str) -> str:
+    cut = len(value) - MAX_STRING_CHARS
+    _diagnostics.report_once(
+        "truncated",
+        f"property {key!r} had {len(value)} characters; string properties are cut"
+        f" at {MAX_STRING_CHARS} so that the event stays under PostHog's size limit."
+        " Reported once.",
+    )
+    return f"{value[:MAX_STRING_CHARS]}... [truncated {cut} characters]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +52,17 @@ def make_message(
     exception: BaseException | None = None,
 ) -> Message:
     """Merge properties, lowest precedence first: posthog context tags, the given
-    properties (made JSON-safe), then the EventData's wire properties."""
+    properties (made JSON-safe), then the EventData's wire properties. String
+    values longer than `MAX_STRING_CHARS` are cut (and reported once)."""
     props: dict[str, Any] = json_safe(caller.tags) if caller.tags else {}
     if caller.session_id:
         props["$session_id"] = caller.session_id
     for key, value in properties.items():
         props[str(key)] = json_safe(value)
     props.update(data.wire_properties())
+    for key, value in props.items():
+        if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+            props[key] = _truncate(key, value)
     return Message(
         name=data.event_name,
         distinct_id=distinct_id or caller.distinct_id,
