@@ -396,28 +396,52 @@ def test_dict_config_reports_bad_options(configure: Configure) -> None:
 # -- install() ------------------------------------------------------------------------------
 
 
-def installed_handlers(root: logging.Logger) -> list[PostHogHandler]:
-    return [h for h in handlers_of(root) if h.installed]
-
-
 def test_install_twice_returns_the_same_handler_and_attaches_one(
     root_logger: logging.Logger, capture_server: CaptureServer
 ) -> None:
     root_logger.setLevel(logging.WARNING)
     first = analyticskit.install(api_key=API_KEY, host=capture_server.url)
-    assert installed_handlers(root_logger) == [first]
+    assert handlers_of(root_logger) == [first]
     assert first.level == logging.INFO
     assert root_logger.level == logging.INFO  # lowered so INFO records reach it
 
     second = analyticskit.install(level="DEBUG", api_key="ignored", host="http://ignored")
     assert second is first
-    assert installed_handlers(root_logger) == [first]
+    assert handlers_of(root_logger) == [first]
     assert first.level == logging.DEBUG
     assert root_logger.level == logging.DEBUG
 
     logging.getLogger(f"{unique_name()}.app").info("installed once")
     events = deliver(first, capture_server, 1)
     assert [e["event"] for e in events] == ["info_installed_once"]
+
+
+def test_install_reuses_a_handler_dict_config_put_on_root(
+    root_logger: logging.Logger, capture_server: CaptureServer
+) -> None:
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "posthog": {
+                    "class": "analyticskit.PostHogHandler",
+                    "level": "WARNING",
+                    "api_key": API_KEY,
+                    "host": capture_server.url,
+                }
+            },
+            "root": {"level": "WARNING", "handlers": ["posthog"]},
+        }
+    )
+    [configured] = handlers_of(root_logger)
+    assert analyticskit.install(logging.INFO) is configured
+    assert handlers_of(root_logger) == [configured]
+    assert configured.level == logging.INFO
+
+    logging.getLogger(f"{unique_name()}.app").info("sent once")
+    events = deliver(configured, capture_server, 1)
+    assert [e["event"] for e in events] == ["info_sent_once"]
 
 
 def test_install_never_raises_the_root_level(
@@ -432,7 +456,7 @@ def test_install_never_raises_the_root_level(
 def test_install_with_a_bad_option_attaches_nothing(root_logger: logging.Logger) -> None:
     with pytest.raises(ValueError, match="nope"):
         analyticskit.install(default_source="nope")
-    assert installed_handlers(root_logger) == []
+    assert handlers_of(root_logger) == []
 
 
 def test_concurrent_installs_attach_one_handler(
@@ -454,7 +478,7 @@ def test_concurrent_installs_attach_one_handler(
 
     assert len(got) == threads_n
     assert len({id(handler) for handler in got}) == 1
-    assert installed_handlers(root_logger) == [got[0]]
+    assert handlers_of(root_logger) == [got[0]]
 
 
 # -- dictConfig re-run while PostHog is slow ------------------------------------------------

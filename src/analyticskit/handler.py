@@ -152,9 +152,6 @@ class PostHogHandler(logging.Handler):
     .. versionadded:: 0.1.0
     """
 
-    installed: bool = False
-    """True for the handler `install` attached to the root logger."""
-
     def __init__(
         self,
         level: int | str = logging.NOTSET,
@@ -328,22 +325,23 @@ class PostHogHandler(logging.Handler):
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     """Attach one `PostHogHandler` to the root logger, and return it. Idempotent.
 
-    A second call returns the handler already installed (with ``level`` applied)
-    and ignores ``options``. The root logger's level is lowered to ``level`` if
-    it is higher, so that records at ``level`` reach the handler.
+    If the root logger already has a `PostHogHandler` (from an earlier call or
+    from ``dictConfig``), that one is returned with ``level`` applied and
+    ``options`` are ignored, so events are never sent twice. The root logger's
+    level is lowered to ``level`` if it is higher, so records at ``level`` reach
+    the handler.
 
     .. versionadded:: 0.1.0
     """
     root = logging.getLogger()
     number = _level_number(level)
     with _install_lock:  # two threads installing at once still attach one handler
-        installed = [h for h in root.handlers if isinstance(h, PostHogHandler) and h.installed]
-        if installed:
-            handler = installed[0]
+        present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
+        if present:
+            handler = present[0]
             handler.setLevel(number)
         else:
             handler = PostHogHandler(number, **options)
-            handler.installed = True
             root.addHandler(handler)
         if root.level > number:
             root.setLevel(number)
