@@ -277,6 +277,31 @@ def _identity_holds(stats: analyticskit.Stats) -> bool:
     return stats.emitted == stats.sent + stats.failed + stats.pending + stats.dropped_total
 
 
+@pytest.mark.parametrize(
+    ("status", "counted_as"),
+    [(400, "rejected"), (413, "rejected"), (429, "failed")],
+)
+def test_a_refusal_is_rejected_and_rate_limiting_failed(
+    capture_server: CaptureServer,
+    make_analytics: Callable[..., analyticskit.Analytics],
+    status: int,
+    counted_as: str,
+) -> None:
+    # 4xx means "never": no retry, dropped as rejected. 429 means "not now": the SDK
+    # retries (3 times, with backoff: about 7 s), then the batch has failed.
+    capture_server.respond_with(status)
+    analytics = make_analytics()
+    for i in range(3):
+        analytics.capture_event({"eventType": "info", "id": "refused", "source": "db"}, f"u{i}")
+    analytics.flush(timeout=20)
+
+    stats = analytics.stats()
+    rejected, failed = stats.dropped["rejected"], stats.failed
+    assert (rejected, failed) == ((3, 0) if counted_as == "rejected" else (0, 3)), stats
+    assert stats.sent == 0 and stats.pending == 0
+    assert capture_server.status_counts == {status: 1 if counted_as == "rejected" else 4}
+
+
 def test_burst_past_the_limit_with_posthog_black_holed(
     capture_server: CaptureServer, make_analytics: Callable[..., analyticskit.Analytics]
 ) -> None:

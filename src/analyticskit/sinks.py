@@ -87,7 +87,13 @@ class PostHogSink:
     def _on_error(self, error: Exception, batch: list[dict[str, Any]]) -> None:
         # Runs on the SDK's consumer thread once per batch that finally failed.
         status = getattr(error, "status", None)
-        rejected = isinstance(error, APIError) and isinstance(status, int) and 400 <= status < 500
+        # A 4xx is a refusal; 408 and 429 are "not now", which the SDK retried.
+        rejected = (
+            isinstance(error, APIError)
+            and isinstance(status, int)
+            and 400 <= status < 500
+            and status not in (408, 429)
+        )
         with self._lock:
             if rejected:
                 self._rejected += len(batch)

@@ -25,7 +25,8 @@ DropReason = Literal[
   emitted while an emit was already running on that thread.
 - ``filtered``: a record excluded by a handler's ``include``/``exclude`` patterns.
 - ``invalid``: the event could not be built (reported once on stderr).
-- ``rejected``: PostHog answered 4xx (wrong key or region, malformed batch).
+- ``rejected``: PostHog answered 4xx (wrong key or region, malformed or too
+  large a batch); a 408 or 429 that outlasts the SDK's retries counts as failed.
 - ``timeout``: not confirmed delivered when a shutdown's deadline passed
   (PostHog down, slow or silent). A slow server may still receive some of them.
 """
