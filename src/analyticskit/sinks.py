@@ -149,9 +149,7 @@ class PostHogSink:
             return self._failed, self._rejected
 
     def flush(self, timeout: float) -> None:
-        sdk_logger = logging.getLogger("posthog")
-        if _quiet_own_flush not in sdk_logger.filters:
-            sdk_logger.addFilter(_quiet_own_flush)
+        logging.getLogger("posthog").addFilter(_quiet_own_flush)  # idempotent
         _own_flush.active = True
         try:
             self.client.flush(timeout_seconds=max(0.0, timeout))
