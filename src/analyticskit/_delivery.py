@@ -78,14 +78,7 @@ class Delivery:
     def _register_fork_handler(self) -> None:
         if not hasattr(os, "register_at_fork"):  # Windows: no fork
             return
-        ref = weakref.ref(self)
-
-        def after_in_child() -> None:
-            delivery = ref()
-            if delivery is not None:
-                delivery._after_fork()
-
-        os.register_at_fork(after_in_child=after_in_child)
+        os.register_at_fork(after_in_child=_weak_call(self, Delivery._after_fork))
 
     def _after_fork(self) -> None:
         # The parent's buffer stays the parent's: the child starts empty, with
@@ -325,11 +318,18 @@ def _register_multiprocessing_exit(delivery: Delivery) -> None:
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is None:
         return
+    at_exit = _weak_call(delivery, Delivery._at_multiprocessing_exit)
+    mp_util.Finalize(delivery, at_exit, exitpriority=_MP_EXIT_PRIORITY)
+
+
+def _weak_call(delivery: Delivery, method: Callable[[Delivery], None]) -> Callable[[], None]:
+    """``method(delivery)`` as a callback that does not keep ``delivery`` alive (for
+    the fork and exit registries, which hold their callbacks for good)."""
     ref = weakref.ref(delivery)
 
-    def at_exit() -> None:
+    def call() -> None:
         target = ref()
         if target is not None:
-            target._at_multiprocessing_exit()
+            method(target)
 
-    mp_util.Finalize(delivery, at_exit, exitpriority=_MP_EXIT_PRIORITY)
+    return call
