@@ -90,19 +90,41 @@ def test_repr_of_analytics_hides_the_key(make_analytics: MakeAnalytics) -> None:
     assert "127.0.0.1" in repr(analytics)
 
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, "10", None, True])
-def test_invalid_max_queued(value: Any) -> None:
-    with pytest.raises(ValueError, match="max_queued") as info:
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (1.5, TypeError),
+        ("10", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+    ],
+)
+def test_invalid_max_queued(value: Any, error: type[Exception]) -> None:
+    # A wrong type is a TypeError, a wrong value a ValueError; both name field and value.
+    with pytest.raises(error, match="max_queued") as info:
         Analytics(api_key=API_KEY, host="http://127.0.0.1:9", max_queued=value)
     assert repr(value) in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "value", [0, -1, -0.5, "3", None, False, float("nan"), float("inf"), float("-inf")]
+    ("value", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (-0.5, ValueError),
+        ("3", TypeError),
+        (None, TypeError),
+        (False, TypeError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (float("-inf"), ValueError),
+    ],
 )
-def test_invalid_shutdown_timeout(value: Any) -> None:
+def test_invalid_shutdown_timeout(value: Any, error: type[Exception]) -> None:
     # NaN and infinity would make the exit-time shutdown raise (or never end).
-    with pytest.raises(ValueError, match="shutdown_timeout") as info:
+    with pytest.raises(error, match="shutdown_timeout") as info:
         Analytics(api_key=API_KEY, host="http://127.0.0.1:9", shutdown_timeout=value)
     assert repr(value) in str(info.value)
 

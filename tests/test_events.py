@@ -179,10 +179,12 @@ def test_registered_source_appears_in_the_allowed_values_of_errors() -> None:
     assert repr(name) in str(info.value)
 
 
-@pytest.mark.parametrize("bad", ["", "   ", None, 3])
-def test_register_source_rejects_non_names(bad: Any) -> None:
+@pytest.mark.parametrize(
+    ("bad", "error"), [("", ValueError), ("   ", ValueError), (None, TypeError), (3, TypeError)]
+)
+def test_register_source_rejects_non_names(bad: Any, error: type[Exception]) -> None:
     before = analyticskit.registered_sources()
-    with pytest.raises(ValueError):
+    with pytest.raises(error, match=repr(bad)):
         analyticskit.register_source("events_test_ok_source_not_added", bad)
     # All-or-nothing: the valid name given alongside was not registered either.
     assert analyticskit.registered_sources() == before

@@ -18,7 +18,7 @@ import analyticskit
 from analyticskit import PostHogHandler, _diagnostics
 from capture_server import CaptureServer
 from conftest import API_KEY
-from helpers import OWN_LOGGERS, MakeHandler, deliver, unique_name
+from helpers import OWN_LOGGERS, MakeHandler, by_marker, deliver, unique_name
 
 # -- recursion ------------------------------------------------------------------------------
 
@@ -212,26 +212,40 @@ class Unprintable:
 
 
 @pytest.mark.parametrize("raise_exceptions", [False, True])
-def test_an_unformattable_record_never_raises_into_the_caller(
+def test_an_unformattable_record_is_sent_with_its_raw_template(
     raise_exceptions: bool,
     make_handler: MakeHandler,
     capture_server: CaptureServer,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Neither raised into the caller nor lost uncounted: delivered with the raw template.
     monkeypatch.setattr(logging, "raiseExceptions", raise_exceptions)
+    _diagnostics._reported.discard("unformattable")
     handler, log = make_handler()
 
-    log.info("value %s", Unprintable())  # str() raises while formatting
-    log.info(Unprintable())  # the message itself cannot be turned into text
-    log.info("%s and %s", "only one argument")  # the stdlib's own formatting error
-    log.info("still working")
+    log.info("value %s", Unprintable(), extra={"marker": "str-raises"})
+    log.info(Unprintable(), extra={"marker": "message-raises"})
+    log.info("%s and %s", "only one argument", extra={"marker": "too-few-args"})
+    log.info("%d items", "x", extra={"marker": "wrong-type"})
+    log.info("still working", extra={"marker": "fine"})
 
-    [event] = deliver(handler, capture_server, 1)
-    assert event["event"] == "info_still_working"
+    events = by_marker(deliver(handler, capture_server, 5))
+    assert events["fine"]["event"] == "info_still_working"
+    too_few = events["too-few-args"]["properties"]
+    assert too_few["longDescription"] == "%s and %s (args: ('only one argument',))"
+    assert events["wrong-type"]["properties"]["longDescription"] == "%d items (args: ('x',))"
+    assert events["wrong-type"]["event"] == "info_items"
+    assert "failing __repr__" in events["str-raises"]["properties"]["longDescription"]
+    assert events["message-raises"]["properties"]["longDescription"] == (
+        "<unprintable Unprintable message>"
+    )
+    assert events["message-raises"]["event"] == "info_unprintable"
+    stats = handler.stats()
+    assert stats.emitted == stats.sent == 5
     err = capsys.readouterr().err
-    # The stdlib's handleError semantics: report on stderr only when raiseExceptions is on.
-    assert err.count("--- Logging error ---") == (3 if raise_exceptions else 0)
+    assert err.count("could not be formatted") == 1
+    assert "--- Logging error ---" not in err
 
 
 @pytest.mark.parametrize("raise_exceptions", [False, True])

@@ -6,6 +6,9 @@ Two doors lead in: `capture_event` (the original ``Analytics.captureEvent``) and
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
+from ._lifecycle import shutdown_on_sigterm
 from .analytics import (
     Analytics,
     capture_event,
@@ -31,7 +34,10 @@ from .events import (
 from .handler import SUCCESS, PostHogHandler, install
 from .stats import DROP_REASONS, DropReason, Stats
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("analyticskit-posthog")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -59,6 +65,7 @@ __all__ = [
     "registered_sources",
     "reset_user",
     "shutdown",
+    "shutdown_on_sigterm",
     "stats",
     "user",
 ]

@@ -11,7 +11,7 @@ import threading
 
 _PREFIX = "analyticskit: "
 _reported: set[str] = set()
-_lock = threading.Lock()
+_lock = threading.RLock()  # reentrant: a signal handler may report while its thread does
 
 
 def report(message: str) -> None:

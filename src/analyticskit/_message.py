@@ -1,11 +1,16 @@
-"""The message a sink delivers: an EventData with its identity, properties and time."""
+"""The message a sink delivers, and the snapshot each door queues to make one.
+
+A `Snapshot` is taken on the caller's thread (`_call_to_event` for
+``capture_event``, `_record_to_event` for log records); the delivery worker
+turns it into a `Message` with its ``to_message``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from . import _diagnostics
 from ._json import json_safe
@@ -39,6 +44,14 @@ class Message:
     timestamp: datetime
     uuid: str | None
     exception: BaseException | None = None
+
+
+class Snapshot(Protocol):
+    """What a door puts in the delivery buffer."""
+
+    def to_message(self) -> Message:
+        """The event, built on the delivery worker's thread."""
+        ...
 
 
 def make_message(

@@ -1,112 +1,41 @@
-"""Where a log record becomes an event: SPEC.md's mapping table, row by row.
+"""Where a log record becomes an event: the mapping table, row by row.
 
-Runs on the delivery worker thread, from the snapshot the handler took on the
-caller's thread. Bad values in ``extra`` fall back to the default and are
-reported once on stderr; nothing here raises into a log call.
+`RecordMapper.snapshot` runs on the caller's thread and reads only what cannot
+wait (the formatted message, the traceback, the caller's context);
+`RecordMapper.build` runs on the delivery worker. Bad values in ``extra`` fall
+back to the default and are reported once on stderr; nothing here raises into
+a log call.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
 
-from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+from pythonjsonlogger.core import RESERVED_ATTRS
 
-from . import _diagnostics
+from . import _diagnostics, _event_ids, context
+from ._levels import default_event_type, default_relevancy
 from ._message import Message, make_message
-from .context import CallerContext
-from .events import RELEVANCIES, EventData, EventType, Relevancy, registered_sources
-
-SUCCESS = 25
-"""The ``SUCCESS`` log level, between INFO and WARNING: records at it become ``success`` events."""
+from ._validate import choice_problem, describe, distinct_id_problem, text_problem
+from .events import EVENT_TYPES, RELEVANCIES, EventData, EventType, Relevancy, registered_sources
 
 # Extra keys that fill EventData fields instead of becoming properties.
 _EXTRA_EVENT_TYPE = "event_type"
 _EXTRA_RELEVANCY = "relevancy"
 _EXTRA_IDS = ("id", "event_id")
-_EXTRA_LONG_DESCRIPTION = "long_description"
+_EXTRA_LONG_DESCRIPTION = ("long_description",)
 _EXTRA_SOURCE = "source"
 _EXTRA_USERS = ("uid", "user_id")
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
 
-_PRINTF = r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]"
-_OTHER = (
-    r"\{[^{}]*\}"  # str.format style
-    r"|\$\{?\w+\}?"  # string.Template style
-)
-_PLACEHOLDER = re.compile(_PRINTF + "|" + _OTHER)
-# Without args the stdlib does not %-format the message: a "%" there is text
-# ("95% slower" must not lose "% s" as if it were a placeholder).
-_PLACEHOLDER_NO_ARGS = re.compile(_OTHER)
-_NON_WORD = re.compile(r"\W+")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_MAX_ID = 64
-_SLUG_CACHE_SIZE = 4096
-_slugs: dict[tuple[str, bool], str] = {}
-
-
-def slug(template: object, has_args: bool = True) -> str:
-    """The event id derived from a message template: placeholders removed, snake_case.
-
-    ``"could not fetch user %s"`` gives ``could_not_fetch_user``; a non-string
-    message (``log.error(exc)``) gives its type's name (``value_error``). Prose
-    camelCase is not split ("iOS", "OAuth"): ``"fetchAllUsers"`` gives ``fetchallusers``.
-    ``has_args`` False (a record without args) keeps ``%`` signs as text.
-    """
-    if not isinstance(template, str):
-        template = _CAMEL.sub("_", type(template).__name__)
-    key = (template, has_args)
-    cached = _slugs.get(key)
-    if cached is not None:
-        return cached
-    placeholder = _PLACEHOLDER if has_args else _PLACEHOLDER_NO_ARGS
-    words = _NON_WORD.sub("_", placeholder.sub(" ", template).lower()).strip("_")
-    if len(words) > _MAX_ID:
-        words = words[:_MAX_ID].rsplit("_", 1)[0] or words[:_MAX_ID]
-    result = words.replace("__", "_") or "log"
-    if len(_slugs) >= _SLUG_CACHE_SIZE:
-        _slugs.clear()
-    _slugs[key] = result
-    return result
-
-
-def default_event_type(levelno: int) -> EventType:
-    """``error`` for ERROR and above, ``success`` for SUCCESS, ``info`` otherwise."""
-    if levelno >= logging.ERROR:
-        return "error"
-    return "success" if levelno == SUCCESS else "info"
-
-
-def default_relevancy(levelno: int) -> Relevancy:
-    """``low`` for DEBUG and below, ``high`` from WARNING up, ``medium`` between."""
-    if levelno <= logging.DEBUG:
-        return "low"
-    return "high" if levelno >= logging.WARNING else "medium"
-
-
-def _record_view(attrs: dict[str, Any]) -> logging.LogRecord:
-    """A LogRecord over the attributes copied on the caller's thread (no __init__ cost)."""
-    view = logging.LogRecord.__new__(logging.LogRecord)
-    view.__dict__ = attrs
-    return view
-
-
-@dataclass(slots=True)
-class RecordSnapshot:
-    """What the handler reads on the caller's thread; the rest is done on the worker."""
-
-    attrs: dict[str, Any]
-    source: str
-    text: str
-    exception: BaseException | None
-    caller: CallerContext
+_formatter = logging.Formatter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +46,59 @@ class LevelRule:
     relevancy: Relevancy | None = None
 
 
-class RecordMapper:
-    """Turns `RecordSnapshot`s into `Message`s with one handler's options."""
+_NO_RULE = LevelRule()
 
-    def __init__(self, level_map: Mapping[int, LevelRule]) -> None:
+
+@dataclass(slots=True)
+class RecordSnapshot:
+    """What the handler reads on the caller's thread; the rest is done on the worker."""
+
+    mapper: RecordMapper
+    attrs: dict[str, Any]
+    source: str
+    message: str
+    text: str
+    exception: BaseException | None
+    caller: context.CallerContext
+
+    def to_message(self) -> Message:
+        """The event for this record."""
+        return self.mapper.build(self)
+
+
+class RecordMapper:
+    """Turns log records into `Message`s with one handler's options."""
+
+    def __init__(self, level_map: Mapping[int, LevelRule], capture_exceptions: bool) -> None:
         self._level_map = dict(level_map)
+        self._capture_exceptions = capture_exceptions
+
+    def snapshot(
+        self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None
+    ) -> RecordSnapshot:
+        """Read the record on the caller's thread. A message that cannot be formatted
+        (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
+        try:
+            message = record.getMessage()
+        except Exception as error:
+            message = text = _raw_message(record, error)
+        else:
+            text = _text(record, message, formatter)
+        exc_info = record.exc_info
+        exception = exc_info[1] if self._capture_exceptions and exc_info else None
+        return RecordSnapshot(
+            self, record.__dict__.copy(), source, message, text, exception, context.snapshot()
+        )
 
     def build(self, snap: RecordSnapshot) -> Message:
         """The event for one record."""
         attrs = snap.attrs
-        extras: dict[str, Any] = merge_record_extra(_record_view(attrs), {}, _RESERVED)
+        extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
         levelno: int = attrs["levelno"]
         rule = self._level_map.get(levelno, _NO_RULE)
         event_type: EventType = _choice(
             extras.pop(_EXTRA_EVENT_TYPE, None),
-            ("info", "error", "success"),
+            EVENT_TYPES,
             "event_type",
             rule.event_type or default_event_type(levelno),
         )
@@ -144,13 +111,16 @@ class RecordMapper:
         source: str = _choice(
             extras.pop(_EXTRA_SOURCE, None), registered_sources(), "source", snap.source
         )
-        event_id = _first_text(extras, _EXTRA_IDS, "id") or slug(
-            attrs["msg"], bool(attrs.get("args"))
+        event_id = (
+            _first(extras, _EXTRA_IDS, "id", text_problem)
+            or _event_ids.from_template(attrs["msg"], bool(attrs.get("args")))
+            or _event_ids.from_message(snap.message)
+            or _event_ids.from_logger(attrs["name"])
         )
         long_description = (
-            _first_text(extras, (_EXTRA_LONG_DESCRIPTION,), "long_description") or snap.text
+            _first(extras, _EXTRA_LONG_DESCRIPTION, "long_description", text_problem) or snap.text
         )
-        user_id = _first_user(extras)
+        user_id = _first(extras, _EXTRA_USERS, "uid", _user_problem)
         properties: dict[str, Any] = {
             "level": attrs["levelname"],
             "logger": attrs["name"],
@@ -168,7 +138,7 @@ class RecordMapper:
         )
         return make_message(
             data,
-            distinct_id=user_id,
+            distinct_id=None if user_id is None else str(user_id),
             properties=properties,
             caller=snap.caller,
             timestamp=datetime.fromtimestamp(attrs["created"], tz=timezone.utc),
@@ -178,47 +148,72 @@ class RecordMapper:
         )
 
 
-_NO_RULE = LevelRule()
+def _text(record: logging.LogRecord, message: str, formatter: logging.Formatter | None) -> str:
+    """The long description: the handler's formatter's output, else the message with
+    the traceback and stack when the record has them."""
+    if formatter is not None:
+        return formatter.format(record)
+    text = message
+    if record.exc_info:
+        text += "\n" + (record.exc_text or _formatter.formatException(record.exc_info))
+    if record.stack_info:
+        text += "\n" + _formatter.formatStack(record.stack_info)
+    return text
 
 
-def _bad_extra(field: str, value: object, allowed: str) -> None:
+def _raw_message(record: logging.LogRecord, error: Exception) -> str:
+    _diagnostics.report_once(
+        "unformattable",
+        f"a record of logger {record.name!r} could not be formatted ({type(error).__name__});"
+        " it is sent with its raw template and arguments. Reported once.",
+    )
+    try:
+        template = str(record.msg)
+    except Exception:
+        template = f"<unprintable {type(record.msg).__name__} message>"
+    return f"{template} (args: {describe(record.args)})" if record.args else template
+
+
+def _user_problem(field: str, value: object) -> Exception | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return distinct_id_problem(field, value)
+
+
+def _report_bad_extra(field: str, value: object, problem: Exception) -> None:
     _diagnostics.report_once(
         f"extra-{field}",
-        f"log record extra {field}={value!r} is not allowed ({allowed}); the default is used."
-        " Reported once.",
+        f"log record extra {field}={describe(value)} is refused ({problem});"
+        " the default is used. Reported once.",
     )
 
 
 def _choice(value: Any, allowed: Any, field: str, default: Any) -> Any:
     if value is None:
         return default
-    if isinstance(value, str) and value in allowed:
+    problem = choice_problem(field, value, allowed)
+    if problem is None:
         return value
-    _bad_extra(field, value, "allowed: " + ", ".join(sorted(allowed)))
+    _report_bad_extra(field, value, problem)
     return default
 
 
-def _first_text(extras: dict[str, Any], keys: tuple[str, ...], field: str) -> str | None:
-    found: str | None = None
+def _first(
+    extras: dict[str, Any],
+    keys: tuple[str, ...],
+    field: str,
+    problem_of: Callable[[str, object], Exception | None],
+) -> Any:
+    """The first good value among ``keys`` (all popped from ``extras``); bad ones are
+    reported once and skipped."""
+    found: Any = None
     for key in keys:
         value = extras.pop(key, None)
         if value is None or found is not None:
             continue
-        if isinstance(value, str) and value.strip():
+        problem = problem_of(field, value)
+        if problem is None:
             found = value
         else:
-            _bad_extra(field, value, "a non-empty str")
-    return found
-
-
-def _first_user(extras: dict[str, Any]) -> str | None:
-    found: str | None = None
-    for key in _EXTRA_USERS:
-        value = extras.pop(key, None)
-        if value is None or found is not None:
-            continue
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-            found = str(value)
-        else:
-            _bad_extra("uid", value, "a non-empty str or an int")
+            _report_bad_extra(field, value, problem)
     return found

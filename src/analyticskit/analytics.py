@@ -6,19 +6,17 @@ first use or by `configure`.
 
 from __future__ import annotations
 
-import atexit
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
-from uuid import uuid4
 
 import posthog
 
-from . import _diagnostics, context
+from . import _diagnostics
+from ._call_to_event import snapshot_call
 from ._delivery import Delivery
-from ._message import Message, make_message
-from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings, check_positive
+from ._validate import check, positive_problem
+from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
 from .sinks import LocalSink, PostHogSink, Sink
 from .stats import Stats
@@ -35,22 +33,6 @@ __all__ = [
 
 DEFAULT_FLUSH_TIMEOUT = 5.0
 
-_ExplicitPayload = tuple[
-    EventData, "str | None", "dict[str, Any]", context.CallerContext, datetime, str
-]
-
-
-def _build_explicit(payload: _ExplicitPayload) -> Message:
-    data, user_id, properties, caller, timestamp, uuid = payload
-    return make_message(
-        data,
-        distinct_id=user_id,
-        properties=properties,
-        caller=caller,
-        timestamp=timestamp,
-        uuid=uuid,
-    )
-
 
 class Analytics:
     """Captures AnalyticsKit events and delivers them to PostHog, or to stderr without a key.
@@ -66,8 +48,6 @@ class Analytics:
             together; past it new events are dropped and counted.
         shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
             delivery before counting what is left as dropped.
-
-    .. versionadded:: 0.1.0
     """
 
     def __init__(
@@ -79,8 +59,8 @@ class Analytics:
         max_queued: int = DEFAULT_MAX_QUEUED,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
-        check_positive("max_queued", max_queued, int)
-        check_positive("shutdown_timeout", shutdown_timeout, float)
+        check(positive_problem("max_queued", max_queued, int))
+        check(positive_problem("shutdown_timeout", shutdown_timeout, float))
         sink: Sink
         if client is not None:
             if not isinstance(client, posthog.Posthog):
@@ -100,15 +80,30 @@ class Analytics:
                     " as JSON lines and nothing is sent to PostHog.",
                 )
         self.shutdown_timeout = float(shutdown_timeout)
+        # Built after the posthog client, so that its exit hook runs before the
+        # SDK's own (atexit runs hooks last-in, first-out).
         self._delivery = Delivery(sink, max_queued, exit_timeout=self.shutdown_timeout)
-        # Registered after the posthog client exists, so it runs before the SDK's
-        # own exit hook (atexit runs hooks last-in, first-out).
-        atexit.register(self._at_exit)
 
     @property
     def sink(self) -> Sink:
         """Where this object's events leave the process."""
         return self._delivery.sink
+
+    @property
+    def client(self) -> posthog.Posthog | None:
+        """The posthog client events are delivered through (None for the local sink).
+
+        Share it with posthog's own integrations (its Django middleware, feature
+        flags) rather than building a second client for the same project.
+        """
+        sink = self._delivery.sink
+        return sink.client if isinstance(sink, PostHogSink) else None
+
+    @property
+    def delivery(self) -> Delivery:
+        """The delivery engine: its buffer, worker and counters. For front-ends (the
+        logging handler); applications use `capture_event`, `flush` and `stats`."""
+        return self._delivery
 
     def capture_event(
         self,
@@ -120,8 +115,9 @@ class Analytics:
 
         Args:
             data: an `EventData`, or a mapping in its camelCase or snake_case form.
-            from_user_id: the PostHog distinct id; default the user bound in
-                this context (`analyticskit.user`), else a personless event.
+            from_user_id: the PostHog distinct id (a non-blank str of at most 200
+                characters); default the user bound in this context
+                (`analyticskit.user`), else a personless event.
             properties: extra properties, made JSON-safe; the EventData's own
                 properties win on a clash.
 
@@ -130,36 +126,14 @@ class Analytics:
                 what is allowed. Nothing is queued then.
 
         Never blocks on the network: the event is built and sent by a worker thread.
-
-        .. versionadded:: 0.1.0
         """
-        if isinstance(data, Mapping):
-            data = EventData.from_dict(data)
-        elif not isinstance(data, EventData):
-            raise TypeError(
-                f"data must be an EventData or a mapping, got {type(data).__name__} {data!r}"
-            )
-        if from_user_id is not None and (not isinstance(from_user_id, str) or not from_user_id):
-            raise TypeError(f"from_user_id must be a non-empty str or None, got {from_user_id!r}")
-        if properties is None:
-            props: dict[str, Any] = {}
-        elif isinstance(properties, Mapping):
-            props = dict(properties)
-        else:
-            raise TypeError(
-                "properties must be a mapping or None, got"
-                f" {type(properties).__name__} {properties!r}"
-            )
-        uuid = str(uuid4())
-        payload = (data, from_user_id, props, context.snapshot(), datetime.now(timezone.utc), uuid)
-        return uuid if self._delivery.submit(_build_explicit, payload) else None
+        snapshot = snapshot_call(data, from_user_id, properties)
+        return snapshot.uuid if self._delivery.submit(snapshot) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
         """Deliver what is queued, waiting at most ``timeout`` seconds.
 
         Returns True if nothing was left pending. Keeps the object usable.
-
-        .. versionadded:: 0.1.0
         """
         return self._delivery.flush(timeout)
 
@@ -170,35 +144,25 @@ class Analytics:
         and reported in one line on stderr. Events captured afterwards are
         dropped and counted (``after_shutdown``). An owned posthog client is shut
         down; one passed in as ``client`` is only flushed. Idempotent.
-
-        .. versionadded:: 0.1.0
         """
-        atexit.unregister(self._at_exit)
         return self._delivery.shutdown(self.shutdown_timeout if timeout is None else timeout)
 
     def stats(self) -> Stats:
-        """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped.
-
-        .. versionadded:: 0.1.0
-        """
+        """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped."""
         return self._delivery.stats()
-
-    def _at_exit(self) -> None:
-        self._delivery.shutdown(self.shutdown_timeout)
 
     def __repr__(self) -> str:
         return f"<Analytics to {self.sink.description}>"
 
 
 _default: Analytics | None = None
-_default_lock = threading.Lock()
+# Reentrant: a record logged from a signal handler while its thread is creating
+# the default instance must not wait for itself.
+_default_lock = threading.RLock()
 
 
 def get_analytics() -> Analytics:
-    """The default `Analytics` instance, created from the environment on first use.
-
-    .. versionadded:: 0.1.0
-    """
+    """The default `Analytics` instance, created from the environment on first use."""
     global _default
     instance = _default
     if instance is None:
@@ -220,8 +184,6 @@ def configure(
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
     A previous default instance is shut down first (within its own deadline).
-
-    .. versionadded:: 0.1.0
     """
     global _default
     instance = Analytics(
@@ -243,32 +205,20 @@ def capture_event(
     from_user_id: str | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> str | None:
-    """`Analytics.capture_event` on the default instance.
-
-    .. versionadded:: 0.1.0
-    """
+    """`Analytics.capture_event` on the default instance."""
     return get_analytics().capture_event(data, from_user_id=from_user_id, properties=properties)
 
 
 def flush(timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
-    """`Analytics.flush` on the default instance.
-
-    .. versionadded:: 0.1.0
-    """
+    """`Analytics.flush` on the default instance."""
     return get_analytics().flush(timeout)
 
 
 def shutdown(timeout: float | None = None) -> Stats:
-    """`Analytics.shutdown` on the default instance.
-
-    .. versionadded:: 0.1.0
-    """
+    """`Analytics.shutdown` on the default instance."""
     return get_analytics().shutdown(timeout)
 
 
 def stats() -> Stats:
-    """`Analytics.stats` on the default instance.
-
-    .. versionadded:: 0.1.0
-    """
+    """`Analytics.stats` on the default instance."""
     return get_analytics().stats()

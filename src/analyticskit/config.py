@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,10 +20,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved connection settings. The key is kept out of ``repr``.
-
-    .. versionadded:: 0.1.0
-    """
+    """Resolved connection settings. The key is kept out of ``repr``."""
 
     api_key: str | None = field(repr=False)
     host: str
@@ -44,15 +40,3 @@ class Settings:
         key = (api_key or env.get(ENV_API_KEY) or env.get(ENV_PROJECT_API_KEY) or "").strip()
         resolved_host = (host or env.get(ENV_HOST) or "").strip() or DEFAULT_HOST
         return cls(api_key=key or None, host=resolved_host.rstrip("/"))
-
-
-def check_positive(name: str, value: object, kind: type[int] | type[float]) -> None:
-    """Raise a clear error for a limit or timeout that is not a positive number."""
-    ok_types = (int,) if kind is int else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, ok_types)
-        or (isinstance(value, float) and not math.isfinite(value))  # NaN, inf: no deadline
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive, finite {kind.__name__}, got {value!r}")

@@ -15,14 +15,16 @@ from typing import Any
 
 from posthog import contexts as posthog_contexts
 
+from ._validate import check, distinct_id_problem
+
 __all__ = ["bind_user", "current_user", "reset_user", "user"]
 
 _bound_user: ContextVar[str | None] = ContextVar("analyticskit_user", default=None)
 
 
 def _check_distinct_id(distinct_id: object) -> str:
-    if not isinstance(distinct_id, str) or not distinct_id:
-        raise TypeError(f"a user's distinct id must be a non-empty str, got {distinct_id!r}")
+    check(distinct_id_problem("a user's distinct id", distinct_id))
+    assert isinstance(distinct_id, str)
     return distinct_id
 
 
@@ -32,8 +34,6 @@ def user(distinct_id: str) -> Iterator[None]:
 
     >>> with analyticskit.user("u_42"):
     ...     log.info("opened settings")   # distinct_id "u_42"
-
-    .. versionadded:: 0.1.0
     """
     token = _bound_user.set(_check_distinct_id(distinct_id))
     try:
@@ -47,17 +47,12 @@ def bind_user(distinct_id: str) -> Token[str | None]:
 
     For middlewares and hooks that cannot wrap the request in ``with``: keep the
     returned token and give it to `reset_user` when the request ends.
-
-    .. versionadded:: 0.1.0
     """
     return _bound_user.set(_check_distinct_id(distinct_id))
 
 
 def reset_user(token: Token[str | None]) -> None:
-    """Undo a `bind_user`, restoring whatever was bound before it.
-
-    .. versionadded:: 0.1.0
-    """
+    """Undo a `bind_user`, restoring whatever was bound before it."""
     _bound_user.reset(token)
 
 
@@ -65,8 +60,6 @@ def current_user() -> str | None:
     """The distinct id events captured here are attributed to, or None (personless).
 
     A user bound with `user`/`bind_user` wins over posthog's ``identify_context``.
-
-    .. versionadded:: 0.1.0
     """
     return _bound_user.get() or posthog_contexts.get_context_distinct_id()
 

@@ -7,9 +7,11 @@ Python backend and the existing TypeScript/iOS clients share one PostHog project
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+
+from ._validate import check, choice_problem, describe, optional_text_problem, text_problem
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -44,43 +46,20 @@ _sources: frozenset[str] = frozenset(DEFAULT_SOURCES)
 def register_source(*names: str) -> None:
     """Allow more source names than the original seven (``"billing"``, ``"search"``...).
 
-    Registration is process-wide and idempotent. Names must be non-empty strings.
-
-    .. versionadded:: 0.1.0
+    Registration is process-wide and idempotent. Names must be non-empty strings
+    (TypeError for a non-string, ValueError for a blank one); nothing is
+    registered if one of them is not.
     """
     global _sources
     for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(
-                f"register_source: source names must be non-empty strings, got {name!r}"
-            )
+        check(text_problem("register_source: a source name", name))
     with _sources_lock:
         _sources = _sources | frozenset(names)
 
 
 def registered_sources() -> frozenset[str]:
-    """The source names currently accepted: the default seven plus registered ones.
-
-    .. versionadded:: 0.1.0
-    """
+    """The source names currently accepted: the default seven plus registered ones."""
     return _sources
-
-
-def _allowed(values: Iterable[str]) -> str:
-    return ", ".join(repr(v) for v in sorted(values))
-
-
-def _check_choice(field: str, value: object, allowed: Iterable[str]) -> None:
-    allowed = tuple(allowed)
-    if not isinstance(value, str):
-        raise TypeError(
-            f"EventData.{field} must be a str, got {type(value).__name__} {value!r};"
-            f" allowed: {_allowed(allowed)}"
-        )
-    if value not in allowed:
-        raise ValueError(
-            f"EventData.{field}={value!r} is not allowed; allowed: {_allowed(allowed)}"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +76,7 @@ class EventData:
 
     Raises:
         TypeError: a field has the wrong type.
-        ValueError: a field has a value outside its allowed set, or ``id`` is empty.
-
-    .. versionadded:: 0.1.0
+        ValueError: a field has a value outside its allowed set, or ``id`` is blank.
     """
 
     event_type: EventType
@@ -109,21 +86,12 @@ class EventData:
     relevancy: Relevancy | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("event_type", self.event_type, EVENT_TYPES)
-        if not isinstance(self.id, str):
-            raise TypeError(
-                f"EventData.id must be a non-empty str, got {type(self.id).__name__} {self.id!r}"
-            )
-        if not self.id.strip():
-            raise ValueError(f"EventData.id must be a non-empty str, got {self.id!r}")
-        _check_choice("source", self.source, _sources)
-        if self.long_description is not None and not isinstance(self.long_description, str):
-            raise TypeError(
-                "EventData.long_description must be a str or None, got"
-                f" {type(self.long_description).__name__} {self.long_description!r}"
-            )
+        check(choice_problem("EventData.event_type", self.event_type, EVENT_TYPES))
+        check(text_problem("EventData.id", self.id))
+        check(choice_problem("EventData.source", self.source, _sources))
+        check(optional_text_problem("EventData.long_description", self.long_description))
         if self.relevancy is not None:
-            _check_choice("relevancy", self.relevancy, RELEVANCIES)
+            check(choice_problem("EventData.relevancy", self.relevancy, RELEVANCIES))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EventData:
@@ -131,18 +99,17 @@ class EventData:
 
         ``{"eventType": "info", "id": "fetch_all_users", "source": "db"}`` ports a
         TypeScript call site by copy. Unknown keys raise ``ValueError``.
-
-        .. versionadded:: 0.1.0
         """
         if not isinstance(data, Mapping):
-            raise TypeError(f"EventData.from_dict expects a mapping, got {type(data).__name__}")
+            raise TypeError(
+                f"EventData.from_dict expects a mapping, got {type(data).__name__} {describe(data)}"
+            )
         fields: dict[str, Any] = {}
         for key, value in data.items():
             name = _KEY_ALIASES.get(key)
             if name is None:
-                raise ValueError(
-                    f"EventData.from_dict: unknown key {key!r}; allowed: {_allowed(_KEY_ALIASES)}"
-                )
+                problem = choice_problem("EventData.from_dict: key", key, _KEY_ALIASES)
+                raise ValueError(str(problem))
             if name in fields:
                 raise ValueError(
                     f"EventData.from_dict: {name!r} given twice (as camelCase and snake_case)"

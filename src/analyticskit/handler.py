@@ -17,18 +17,16 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard, context
-from ._record_to_event import SUCCESS, LevelRule, RecordMapper, RecordSnapshot
+from . import _diagnostics, _guard
+from ._handler_options import parse_options
+from ._levels import SUCCESS, level_number
+from ._record_to_event import RecordMapper
 from .analytics import Analytics, get_analytics
-from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 from .stats import DropReason, Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
-logging.addLevelName(SUCCESS, "SUCCESS")
-
 _ROUTE_CACHE_SIZE = 4096
-_formatter = logging.Formatter()
 _install_lock = threading.Lock()
 
 
@@ -43,75 +41,6 @@ class _Skip:
 
 _SKIP_RECURSION = _Skip("recursion")
 _SKIP_FILTERED = _Skip("filtered")
-
-
-def _plain(value: Any) -> Any:
-    """Resolve dictConfig's converting containers (and ``()`` factories) to plain values."""
-    if isinstance(value, Mapping):
-        configurator = getattr(value, "configurator", None)
-        if "()" in value and configurator is not None:
-            return configurator.configure_custom(value)
-        return {key: _plain(value[key]) for key in value}
-    if isinstance(value, (list, tuple)):
-        return [_plain(value[i]) for i in range(len(value))]
-    return value
-
-
-def _level_number(level: object) -> int:
-    """A level given as an int or a name (any case), as an int."""
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level
-    if not isinstance(level, str):
-        raise TypeError(f"a log level must be an int or a level name, got {level!r}")
-    number = logging.getLevelName(level.upper())
-    if not isinstance(number, int):
-        raise ValueError(f"unknown log level {level!r}")
-    return number
-
-
-def _level_rules(level_map: Mapping[Any, Any]) -> dict[int, LevelRule]:
-    rules: dict[int, LevelRule] = {}
-    for level, rule in level_map.items():
-        if isinstance(rule, str):
-            rule = {"event_type": rule}
-        if not isinstance(rule, Mapping) or not set(rule) <= {"event_type", "relevancy"}:
-            raise ValueError(
-                f"level_map[{level!r}] must be an event type or a mapping with 'event_type'"
-                f" and/or 'relevancy', got {rule!r}"
-            )
-        event_type, relevancy = rule.get("event_type"), rule.get("relevancy")
-        if event_type is not None and event_type not in EVENT_TYPES:
-            raise ValueError(
-                f"level_map[{level!r}] event_type={event_type!r} is not allowed;"
-                f" allowed: {', '.join(EVENT_TYPES)}"
-            )
-        if relevancy is not None and relevancy not in RELEVANCIES:
-            raise ValueError(
-                f"level_map[{level!r}] relevancy={relevancy!r} is not allowed;"
-                f" allowed: {', '.join(RELEVANCIES)}"
-            )
-        rules[_level_number(level)] = LevelRule(event_type=event_type, relevancy=relevancy)
-    return rules
-
-
-def _check_source(what: str, source: object) -> str:
-    allowed = registered_sources()
-    if not isinstance(source, str) or source not in allowed:
-        raise ValueError(
-            f"{what}={source!r} is not a known source; allowed: {', '.join(sorted(allowed))}"
-            " (add more with analyticskit.register_source before configuring logging)"
-        )
-    return source
-
-
-def _patterns(what: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, Iterable) or not all(isinstance(p, str) and p for p in value):
-        raise TypeError(f"{what} must be a list of logger names or patterns, got {value!r}")
-    return tuple(value)
 
 
 def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -149,7 +78,8 @@ class PostHogHandler(logging.Handler):
         max_queued, shutdown_timeout: as for `Analytics`; given without a
             connection argument, they too give the handler its own delivery.
 
-    .. versionadded:: 0.1.0
+    Raises:
+        TypeError, ValueError: a bad option, naming it, its value and what is allowed.
     """
 
     def __init__(
@@ -173,53 +103,37 @@ class PostHogHandler(logging.Handler):
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
         # every later dictConfig() and the flush of other handlers at exit.
-        number = _level_number(level)
-        sources = _plain(sources) or {}
-        if not isinstance(sources, Mapping):
-            raise TypeError(
-                f"sources must be a mapping of logger prefix to source, got {sources!r}"
-            )
-        self._sources = {
-            str(prefix): _check_source(f"sources[{prefix!r}]", src)
-            for prefix, src in sources.items()
-        }
-        self._default_source = _check_source("default_source", default_source)
-        level_map = _plain(level_map) or {}
-        if not isinstance(level_map, Mapping):
-            raise TypeError(f"level_map must be a mapping of level to rule, got {level_map!r}")
-        self._mapper = RecordMapper(_level_rules(level_map))
-        self._include = _patterns("include", _plain(include))
-        self._exclude = _patterns("exclude", _plain(exclude))
-        self._ignored = _guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(ignore_loggers))
-        if not isinstance(capture_exceptions, bool):
-            raise TypeError(f"capture_exceptions must be a bool, got {capture_exceptions!r}")
-        self.capture_exceptions = capture_exceptions
+        options = parse_options(
+            level=level,
+            api_key=api_key,
+            host=host,
+            client=client,
+            analytics=analytics,
+            sources=sources,
+            default_source=default_source,
+            level_map=level_map,
+            include=include,
+            exclude=exclude,
+            ignore_loggers=ignore_loggers,
+            capture_exceptions=capture_exceptions,
+            max_queued=max_queued,
+            shutdown_timeout=shutdown_timeout,
+        )
+        self._options = options
+        self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
         self._routes: dict[str, str | _Skip] = {}
         self._closing: threading.Thread | None = None
+        own = options.connection.own
+        # None: the shared default, looked up on each record, so that a later
+        # analyticskit.configure() applies to this handler too.
+        self._analytics = Analytics(**own) if own else options.connection.analytics
+        self._owns_analytics = bool(own)
+        super().__init__(options.level)
 
-        own_args = (api_key, host, client, max_queued, shutdown_timeout)
-        if analytics is not None:
-            if not isinstance(analytics, Analytics):
-                raise TypeError(
-                    f"analytics must be an analyticskit.Analytics, got {type(analytics).__name__}"
-                )
-            if any(arg is not None for arg in own_args):
-                raise ValueError("give either analytics or api_key/host/client/limits, not both")
-            self._analytics: Analytics | None = analytics
-            self._owns_analytics = False
-        elif any(arg is not None for arg in own_args):
-            limits: dict[str, Any] = {}
-            if max_queued is not None:
-                limits["max_queued"] = max_queued
-            if shutdown_timeout is not None:
-                limits["shutdown_timeout"] = shutdown_timeout
-            self._analytics = Analytics(api_key=api_key, host=host, client=_plain(client), **limits)
-            self._owns_analytics = True
-        else:
-            # None: the shared default, looked up on each record, so that a
-            # later analyticskit.configure() applies to this handler too.
-            self._analytics, self._owns_analytics = None, False
-        super().__init__(number)
+    @property
+    def capture_exceptions(self) -> bool:
+        """Whether records' exceptions also go to PostHog Error Tracking."""
+        return self._options.capture_exceptions
 
     @property
     def analytics(self) -> Analytics:
@@ -228,25 +142,28 @@ class PostHogHandler(logging.Handler):
 
     def _route(self, name: str) -> str | _Skip:
         """The source for a logger's records, or why they are dropped (cached per name)."""
+        options = self._options
         route: str | _Skip
-        if _guard.matches(name, self._ignored):
+        if _guard.matches(name, options.ignored):
             route = _SKIP_RECURSION
-        elif (self._include and not _name_matches(name, self._include)) or (
-            self._exclude and _name_matches(name, self._exclude)
+        elif (options.include and not _name_matches(name, options.include)) or (
+            options.exclude and _name_matches(name, options.exclude)
         ):
             route = _SKIP_FILTERED
         else:
-            prefixes = [p for p in self._sources if _guard.matches(name, (p,))]
-            route = self._sources[max(prefixes, key=len)] if prefixes else self._default_source
+            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
+            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
         if len(self._routes) >= _ROUTE_CACHE_SIZE:
             self._routes.clear()
         self._routes[name] = route
         return route
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Snapshot the record for the delivery worker. Never raises into the caller."""
+        """Snapshot the record for the delivery worker. Never raises into the caller;
+        a record that fails here is counted as dropped (``invalid``)."""
+        delivery = None
         try:
-            delivery = (self._analytics or get_analytics())._delivery
+            delivery = (self._analytics or get_analytics()).delivery
             route = self._routes.get(record.name) or self._route(record.name)
             if isinstance(route, _Skip):
                 delivery.drop(route.reason)
@@ -259,10 +176,12 @@ class PostHogHandler(logging.Handler):
                 delivery.drop("recursion")
                 return
             try:
-                delivery.enqueue(self._mapper.build, self._snapshot(record, route))
+                delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
             finally:
                 _guard.leave()
         except Exception:
+            if delivery is not None:
+                delivery.drop("invalid")
             self.handleError(record)
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -274,24 +193,12 @@ class PostHogHandler(logging.Handler):
             self.emit(record)
         return bool(rv)
 
-    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
-        if self.formatter is not None:
-            text = self.format(record)
-        else:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + (record.exc_text or _formatter.formatException(record.exc_info))
-            if record.stack_info:
-                text += "\n" + _formatter.formatStack(record.stack_info)
-        exception = record.exc_info[1] if self.capture_exceptions and record.exc_info else None
-        return RecordSnapshot(record.__dict__.copy(), source, text, exception, context.snapshot())
-
     def flush(self, timeout: float | None = None) -> None:
         """Without a timeout, ask for delivery soon and return at once (what `logging`
         calls, so ``dictConfig`` and ``logging.shutdown`` never wait on the network);
         with one, wait up to ``timeout`` seconds for delivery."""
         if timeout is None:
-            self.analytics._delivery.wake()
+            self.analytics.delivery.wake()
         else:
             self.analytics.flush(timeout)
 
@@ -329,12 +236,12 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     from ``dictConfig``), that one is returned with ``level`` applied and
     ``options`` are ignored, so events are never sent twice. The root logger's
     level is lowered to ``level`` if it is higher, so records at ``level`` reach
-    the handler.
-
-    .. versionadded:: 0.1.0
+    the handler. If the root logger had no handler at all, `logging` printed
+    warnings and errors on stderr through ``logging.lastResort``; that handler
+    is attached to the root logger too, so the console shows what it showed.
     """
     root = logging.getLogger()
-    number = _level_number(level)
+    number = level_number("level", level)
     with _install_lock:  # two threads installing at once still attach one handler
         present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
         if present:
@@ -342,6 +249,8 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
             handler.setLevel(number)
         else:
             handler = PostHogHandler(number, **options)
+            if not root.handlers and logging.lastResort is not None:
+                root.addHandler(logging.lastResort)
             root.addHandler(handler)
         if root.level > number:
             root.setLevel(number)

@@ -6,33 +6,63 @@ import contextlib
 import logging
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from uuid import uuid4
 
 import posthog
 from posthog.request import APIError
+from posthog.utils import system_context
 from pythonjsonlogger.json import JsonEncoder
 
 from . import _diagnostics
+from ._counters import SinkLoss
 from ._message import Message
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
 
-_own_flush = threading.local()
+LossReport = Callable[[SinkLoss, int], None]
 
 
 class _QuietOwnFlush(logging.Filter):
-    """Drops the SDK's "flush ran out of budget" warning from flushes analyticskit
-    makes: the caller gets False from `flush`, and `shutdown` reports (and counts)
-    that loss itself, in one line. Every other SDK record passes."""
+    """While analyticskit's own bounded flush runs on a thread, drops the warnings
+    the SDK logs on that thread (its flush running out of budget): the caller gets
+    False from `flush`, and `shutdown` reports (and counts) that loss itself, in
+    one line. Keyed on the thread and the level, not on the SDK's wording; on the
+    ``posthog`` logger only while such a flush runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._users = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            getattr(_own_flush, "active", False) and "ran out of budget" in record.getMessage()
-        )
+        return not (record.levelno == logging.WARNING and getattr(self._local, "active", False))
+
+    @contextlib.contextmanager
+    def during_flush(self) -> Iterator[None]:
+        logger = logging.getLogger("posthog")
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                logger.addFilter(self)
+        self._local.active = True
+        try:
+            yield
+        finally:
+            self._local.active = False
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    logger.removeFilter(self)
 
 
 _quiet_own_flush = _QuietOwnFlush()
+
+
+def _ignore_losses(kind: SinkLoss, count: int) -> None:
+    """The loss report of a sink no delivery engine has attached to yet."""
 
 
 class Sink(Protocol):
@@ -40,14 +70,17 @@ class Sink(Protocol):
 
     description: str
 
+    def attach(self, report: LossReport) -> None:
+        """Receive the function to call with events finally not delivered."""
+
+    def warm_up(self) -> None:
+        """Build one-time lazy state; called on the worker before its first ``send``."""
+
     def send(self, message: Message) -> int:
         """Hand one message over; return how many events were queued (0: refused)."""
 
     def pending(self) -> int:
         """Messages handed over and not yet sent or failed."""
-
-    def failures(self) -> tuple[int, int]:
-        """(failed, rejected): uploads that failed after retries, and 4xx answers."""
 
     def flush(self, timeout: float) -> None:
         """Deliver what is pending, giving up after ``timeout`` seconds."""
@@ -67,9 +100,7 @@ class PostHogSink:
         host: str | None = None,
         max_queued: int = 10_000,
     ) -> None:
-        self._lock = threading.Lock()
-        self._failed = 0
-        self._rejected = 0
+        self._report: LossReport = _ignore_losses
         self._owned = client is None
         if client is None:
             if not api_key:
@@ -94,11 +125,7 @@ class PostHogSink:
             and 400 <= status < 500
             and status not in (408, 429)
         )
-        with self._lock:
-            if rejected:
-                self._rejected += len(batch)
-            else:
-                self._failed += len(batch)
+        self._report("rejected" if rejected else "failed", len(batch))
         if rejected and status in (401, 403):
             _diagnostics.report_once(
                 f"posthog-{status}",
@@ -117,6 +144,12 @@ class PostHogSink:
                 f"could not deliver a batch of {len(batch)} events to {self.description}"
                 f" after retries ({type(error).__name__}); they are counted as failed.",
             )
+
+    def attach(self, report: LossReport) -> None:
+        self._report = report
+
+    def warm_up(self) -> None:
+        system_context()
 
     def send(self, message: Message) -> int:
         properties = message.properties
@@ -144,17 +177,9 @@ class PostHogSink:
     def pending(self) -> int:
         return int(self.client.queue.unfinished_tasks)
 
-    def failures(self) -> tuple[int, int]:
-        with self._lock:
-            return self._failed, self._rejected
-
     def flush(self, timeout: float) -> None:
-        logging.getLogger("posthog").addFilter(_quiet_own_flush)  # idempotent
-        _own_flush.active = True
-        try:
+        with _quiet_own_flush.during_flush():
             self.client.flush(timeout_seconds=max(0.0, timeout))
-        finally:
-            _own_flush.active = False
 
     def close(self, timeout: float) -> None:
         if not self._owned:
@@ -180,7 +205,13 @@ class LocalSink:
 
     def __init__(self) -> None:
         self._encoder = JsonEncoder(ensure_ascii=False)
-        self._failed = 0
+        self._report: LossReport = _ignore_losses
+
+    def attach(self, report: LossReport) -> None:
+        self._report = report
+
+    def warm_up(self) -> None:
+        pass
 
     def send(self, message: Message) -> int:
         line = self._encoder.encode(
@@ -196,14 +227,11 @@ class LocalSink:
             # sys.stderr is looked up on each write, so redirections apply.
             sys.stderr.write(line + "\n")
         except Exception:
-            self._failed += 1
+            self._report("failed", 1)
         return 1
 
     def pending(self) -> int:
         return 0
-
-    def failures(self) -> tuple[int, int]:
-        return self._failed, 0
 
     def flush(self, timeout: float) -> None:
         with contextlib.suppress(Exception):

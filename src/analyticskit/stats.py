@@ -44,8 +44,6 @@ class Stats:
     ``pending`` those still waiting; ``dropped`` the rest, by reason.
     ``sent`` is derived from the SDK's queue, so it is exact only when the
     posthog client is used by analyticskit alone.
-
-    .. versionadded:: 0.1.0
     """
 
     emitted: int

@@ -1,0 +1,171 @@
+"""Where a `PostHogHandler`'s options are read: plain values (from code or
+``dictConfig``) checked and turned into one frozen `HandlerOptions`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _guard
+from ._levels import level_number
+from ._record_to_event import LevelRule
+from ._validate import bool_problem, check, choice_problem, describe
+from .analytics import Analytics
+from .events import EVENT_TYPES, RELEVANCIES, registered_sources
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a handler delivers: an `Analytics` given to it, the arguments to build
+    its own, or (neither) the shared default instance."""
+
+    analytics: Analytics | None = None
+    own: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class HandlerOptions:
+    """A handler's options, checked."""
+
+    level: int
+    sources: Mapping[str, str]
+    default_source: str
+    level_rules: Mapping[int, LevelRule]
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    ignored: tuple[str, ...]
+    capture_exceptions: bool
+    connection: Connection
+
+
+def parse_options(
+    *,
+    level: object,
+    api_key: object,
+    host: object,
+    client: object,
+    analytics: object,
+    sources: object,
+    default_source: object,
+    level_map: object,
+    include: object,
+    exclude: object,
+    ignore_loggers: object,
+    capture_exceptions: object,
+    max_queued: object,
+    shutdown_timeout: object,
+) -> HandlerOptions:
+    """Check every option; raise TypeError or ValueError naming the first bad one."""
+    check(bool_problem("capture_exceptions", capture_exceptions))
+    return HandlerOptions(
+        level=level_number("level", level),
+        sources=_sources(_plain(sources)),
+        default_source=_source("default_source", default_source),
+        level_rules=_level_rules(_plain(level_map)),
+        include=_patterns("include", _plain(include)),
+        exclude=_patterns("exclude", _plain(exclude)),
+        ignored=_guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(ignore_loggers)),
+        capture_exceptions=bool(capture_exceptions),
+        connection=_connection(
+            analytics,
+            {
+                "api_key": api_key,
+                "host": host,
+                "client": _plain(client),
+                "max_queued": max_queued,
+                "shutdown_timeout": shutdown_timeout,
+            },
+        ),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Resolve dictConfig's converting containers (and ``()`` factories) to plain values."""
+    if isinstance(value, Mapping):
+        configurator = getattr(value, "configurator", None)
+        if "()" in value and configurator is not None:
+            return configurator.configure_custom(value)
+        return {key: _plain(value[key]) for key in value}
+    if isinstance(value, (list, tuple)):
+        return [_plain(value[i]) for i in range(len(value))]
+    return value
+
+
+def _source(field: str, value: object) -> str:
+    problem = choice_problem(field, value, registered_sources())
+    if problem is not None:
+        raise type(problem)(
+            f"{problem} (add more with analyticskit.register_source before configuring logging)"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def _sources(sources: object) -> dict[str, str]:
+    if sources is None:
+        return {}
+    if not isinstance(sources, Mapping):
+        raise TypeError(
+            f"sources must be a mapping of logger prefix to source, got {describe(sources)}"
+        )
+    return {str(prefix): _source(f"sources[{prefix!r}]", src) for prefix, src in sources.items()}
+
+
+def _level_rules(level_map: object) -> dict[int, LevelRule]:
+    if level_map is None:
+        return {}
+    if not isinstance(level_map, Mapping):
+        raise TypeError(f"level_map must be a mapping of level to rule, got {describe(level_map)}")
+    rules: dict[int, LevelRule] = {}
+    for level, rule in level_map.items():
+        field = f"level_map[{level!r}]"
+        if isinstance(rule, str):
+            rule = {"event_type": rule}
+        if not isinstance(rule, Mapping):
+            raise TypeError(
+                f"{field} must be an event type or a mapping with 'event_type' and/or"
+                f" 'relevancy', got {type(rule).__name__} {describe(rule)}"
+            )
+        unknown = set(rule) - {"event_type", "relevancy"}
+        if unknown:
+            raise ValueError(
+                f"{field} has unknown keys {sorted(map(str, unknown))};"
+                " allowed: 'event_type', 'relevancy'"
+            )
+        event_type, relevancy = rule.get("event_type"), rule.get("relevancy")
+        if event_type is not None:
+            check(choice_problem(f"{field} event_type", event_type, EVENT_TYPES))
+        if relevancy is not None:
+            check(choice_problem(f"{field} relevancy", relevancy, RELEVANCIES))
+        rules[level_number(field, level)] = LevelRule(event_type=event_type, relevancy=relevancy)
+    return rules
+
+
+def _patterns(field: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable) or not all(isinstance(p, str) and p for p in value):
+        raise TypeError(
+            f"{field} must be a list of non-empty logger names or patterns, got {describe(value)}"
+        )
+    return tuple(value)
+
+
+def _connection(analytics: object, own: dict[str, Any]) -> Connection:
+    given = {name: value for name, value in own.items() if value is not None}
+    if analytics is not None:
+        if not isinstance(analytics, Analytics):
+            raise TypeError(
+                "analytics must be an analyticskit.Analytics,"
+                f" got {type(analytics).__name__} {describe(analytics)}"
+            )
+        if given:
+            raise ValueError(
+                f"give either analytics or {', '.join(sorted(given))}, not both"
+                " (analytics already has its own connection and limits)"
+            )
+        return Connection(analytics=analytics)
+    return Connection(own=given or None)
