@@ -57,6 +57,7 @@ CAPTURE_PATHS: frozenset[str] = frozenset(
 )
 #: Largest accepted event, measured as its compact UTF-8 JSON encoding.
 MAX_EVENT_BYTES = 1_000_000
+MAX_DISTINCT_ID = 200  # PostHog refuses a longer distinct id, and the batch it came in
 
 _T = TypeVar("_T")
 
@@ -114,6 +115,10 @@ def _validate_event(index: int, event: Any) -> None:
     distinct_id = event.get("distinct_id")
     if distinct_id is None or not str(distinct_id).strip():
         raise _invalid("missing_distinct_id", f"{where} has no distinct_id")
+    if len(str(distinct_id)) > MAX_DISTINCT_ID:
+        raise _invalid(
+            "invalid_distinct_id", f"{where}.distinct_id is over {MAX_DISTINCT_ID} chars"
+        )
     properties = event.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise _invalid("invalid_event", f"{where}.properties is not a JSON object")

@@ -165,3 +165,114 @@ def test_multiprocessing_fork_worker_events_are_delivered_at_worker_exit(
     by_name = Counter(e["event"] for e in events)
     print(f"\n[fork] multiprocessing: server received {dict(by_name)}")
     assert by_name == {"info_parent_before": 1, "info_mp_child": n}
+
+
+_FORK_STRESS_SCRIPT = """
+import json, os, threading, time
+import analyticskit
+
+analyticskit.configure(api_key={key!r}, host={host!r}, shutdown_timeout=5)
+
+# The first fork comes right after the first capture: the worker is then inside
+# the SDK, building its first event (the SDK's one-time OS detection holds a lock).
+analyticskit.capture_event({{"eventType": "info", "id": "parent_first"}})
+
+stop = threading.Event()
+def busy():
+    # Keeps the worker busy while the main thread forks.
+    for _ in range({background}):
+        if stop.is_set():
+            break
+        analyticskit.capture_event({{"eventType": "info", "id": "parent_background"}})
+        time.sleep(0.0005)
+background = threading.Thread(target=busy)
+
+holds, failures, statuses = [], 0, []
+for i in range({forks}):
+    if i == 1:
+        background.start()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            for _ in range({per_child}):
+                analyticskit.capture_event({{"eventType": "info", "id": "child_event"}},
+                                           properties={{"child": i}})
+            ok = analyticskit.flush(5)
+        finally:
+            os._exit(0 if ok else 3)
+    holds.append(time.monotonic() - started)
+    statuses.append(os.waitpid(pid, 0)[1])
+stop.set()
+background.join()
+flushed = analyticskit.flush(10)
+stats = analyticskit.stats()
+print("PARENT " + json.dumps({{"statuses": statuses, "flushed": flushed,
+                              "emitted": stats.emitted, "sent": stats.sent,
+                              "max_fork_ms": max(holds) * 1000}}), flush=True)
+"""
+
+
+def test_fork_stress_every_childs_events_arrive_once_while_the_worker_is_busy(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    forks, per_child = 20, 3
+    code = _FORK_STRESS_SCRIPT.format(
+        key=API_KEY, host=capture_server.url, forks=forks, per_child=per_child, background=2_000
+    )
+    proc = run_python(code, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    parent = _line(proc.stdout, "PARENT")
+    print(f"\n[fork] stress: longest fork() call {parent['max_fork_ms']:.1f} ms")
+    # Every child flushed within its 5 s: none was left with a lock held at the fork.
+    assert parent["statuses"] == [0] * forks
+    assert parent["flushed"]
+    assert parent["sent"] == parent["emitted"]
+
+    total = forks * per_child + parent["emitted"]
+    events = capture_server.wait_for(total, timeout=20)
+    assert len(events) == total
+    received = Counter(e["uuid"] for e in events)
+    assert max(received.values()) == 1
+    children = Counter(e["properties"]["child"] for e in events if e["event"] == "info_child_event")
+    assert children == {i: per_child for i in range(forks)}
+
+
+_MP_INSTALL_SCRIPT = """
+import json, logging, multiprocessing
+import analyticskit
+
+# The key comes from the environment and the parent never logs: the default
+# instance is first created in each child.
+analyticskit.install(logging.INFO)
+
+def work(i):
+    log = logging.getLogger("mp.worker")
+    for n in range({per_child}):
+        log.info("child %s record %s", i, n, extra={{"child": i}})
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=work, args=(i,)) for i in range({n})]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+"""
+
+
+def test_multiprocessing_children_deliver_when_the_parent_never_logged(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    n, per_child = 4, 10
+    code = _MP_INSTALL_SCRIPT.format(n=n, per_child=per_child)
+    env = {"POSTHOG_API_KEY": API_KEY, "POSTHOG_HOST": capture_server.url}
+    proc = run_python(code, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert _line(proc.stdout, "EXITCODES") == [0] * n
+    events = capture_server.wait_for(n * per_child, timeout=10)
+    assert len(events) == n * per_child
+    assert Counter(e["properties"]["child"] for e in events) == {i: per_child for i in range(n)}

@@ -26,6 +26,7 @@ from conftest import API_KEY
 from helpers import (
     MakeAnalytics,
     MakeHandler,
+    RunPython,
     assert_raises_naming,
     deliver,
     release,
@@ -538,3 +539,30 @@ def test_a_refused_handler_does_not_break_later_logging_shutdown(
         for ref in logging._handlerList  # type: ignore[attr-defined]
         if isinstance(ref(), PostHogHandler) and not hasattr(ref(), "_analytics")
     ]
+
+
+_CONSOLE_SCRIPT = """
+import logging
+import analyticskit
+
+analyticskit.install(logging.INFO)  # on a bare root logger, as a script has it
+log = logging.getLogger("app")
+log.info("routine")  # never printed: below logging's last-resort level, as before
+log.warning("disk almost full")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("request failed")
+analyticskit.flush(5)
+"""
+
+
+def test_install_keeps_the_console_output_of_a_bare_root_logger(run_python: RunPython) -> None:
+    proc = run_python(_CONSOLE_SCRIPT)  # no key: events go to the local sink (JSON on stderr)
+    assert proc.returncode == 0, proc.stderr
+    console = [line for line in proc.stderr.splitlines() if not line.startswith(("{", "analyt"))]
+    assert console[:2] == ["disk almost full", "request failed"]
+    assert "ZeroDivisionError: division by zero" in console
+    assert "routine" not in console
+    events = [line for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert len(events) == 3  # and the three records still became events

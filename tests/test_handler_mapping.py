@@ -717,3 +717,49 @@ def test_without_capture_exceptions_no_exception_event(
     event = one(handler, capture_server)
     assert event["event"] == "error_charge_failed"
     assert "exception_uuid" not in event["properties"]
+
+
+# Placeholder-only templates: Django's log_response("%s: %s", ...) and Celery's failure line.
+_CELERY_FAILURE = "Task %(name)s[%(id)s] %(description)s: %(exc)s"
+
+
+@pytest.mark.parametrize(
+    ("template", "args", "expected_id"),
+    [
+        ("%s: %s", ("Internal Server Error", "/orders/42/pay"), "internal_server_error"),
+        ("%s: %s", ("Not Found", "/wp-admin.php"), "not_found"),
+        ("%s: %s", ("Not Found", "https://example.test/u/7?x=1"), "not_found"),
+        (
+            _CELERY_FAILURE,
+            (
+                {
+                    "name": "billing.charge",
+                    "id": "3f2a9c1e-8d7b-4c1a-9e2f-1b2c3d4e5f60",
+                    "description": "raised unexpected",
+                    "exc": "ValueError('card 4242 declined')",
+                },
+            ),
+            "task_billing_charge_raised_unexpected_valueerror",
+        ),
+        ('%s "%s"', ("quota exceeded for", "acme corp"), "quota_exceeded_for"),
+    ],
+)
+def test_a_template_of_placeholders_takes_its_id_from_the_message_without_its_values(
+    make_handler: MakeHandler,
+    capture_server: CaptureServer,
+    template: str,
+    args: tuple[Any, ...],
+    expected_id: str,
+) -> None:
+    handler, log = make_handler()
+    log.error(template, *args)
+    assert one(handler, capture_server)["properties"]["id"] == expected_id
+
+
+def test_a_template_with_no_stable_words_at_all_takes_the_logger_name(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(name=f"{unique_name()}.payments")
+    log.error("%s", 4242)
+    event = one(handler, capture_server)
+    assert event["event"] == f"error_{log.name.replace('.', '_')}"
