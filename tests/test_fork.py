@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -276,3 +278,60 @@ def test_multiprocessing_children_deliver_when_the_parent_never_logged(
     events = capture_server.wait_for(n * per_child, timeout=10)
     assert len(events) == n * per_child
     assert Counter(e["properties"]["child"] for e in events) == {i: per_child for i in range(n)}
+
+
+_FORK_COUNTS_SCRIPT = """
+import json, os
+import analyticskit
+
+analyticskit.configure(api_key={key!r}, host={host!r}, shutdown_timeout=5)
+for _ in range({rejected}):
+    analyticskit.capture_event({{"eventType": "info", "id": "parent_rejected"}})
+analyticskit.flush(5)
+parent = analyticskit.stats()
+print("PARENT " + json.dumps({{"rejected": parent.dropped["rejected"]}}), flush=True)
+input()  # the test stops refusing batches, then lets us fork
+
+pid = os.fork()
+if pid == 0:
+    for _ in range({child}):
+        analyticskit.capture_event({{"eventType": "info", "id": "child_event"}})
+    flushed = analyticskit.flush(5)
+    s = analyticskit.stats()
+    print("CHILD " + json.dumps({{"flushed": flushed, "emitted": s.emitted, "sent": s.sent,
+                                 "failed": s.failed, "dropped": s.dropped_total}}), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_child_starts_with_its_own_counts_not_the_parents_failures(
+    capture_server: CaptureServer,
+) -> None:
+    rejected, child = 10, 20
+    capture_server.respond_with(401)
+    code = _FORK_COUNTS_SCRIPT.format(
+        key=API_KEY, host=capture_server.url, rejected=rejected, child=child
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTHOG_")}
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert _line(proc.stdout.readline(), "PARENT") == {"rejected": rejected}
+        capture_server.reset_faults()
+        out, err = proc.communicate("\n", timeout=60)
+    assert proc.returncode == 0, err
+    assert _line(out, "CHILD") == {
+        "flushed": True,
+        "emitted": child,
+        "sent": child,
+        "failed": 0,
+        "dropped": 0,
+    }
+    assert len(capture_server.wait_for(child)) == child

@@ -107,11 +107,6 @@ class Counters(Generic[Item]):
     # -- reading ------------------------------------------------------------
 
     @property
-    def frozen(self) -> bool:
-        """Whether `freeze` has run."""
-        return self._final is not None
-
-    @property
     def sink_losses(self) -> int:
         """Events the sink failed or that were rejected, so far."""
         return self._failed + self._rejected

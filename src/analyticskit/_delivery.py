@@ -251,11 +251,6 @@ class Delivery:
         self.sink.close(max(0.0, deadline - time.monotonic()))
         return final
 
-    @property
-    def closed(self) -> bool:
-        """Whether `shutdown` has begun."""
-        return not self._open
-
     def stats(self) -> Stats:
         """The counters now (frozen at shutdown, but for later refusals)."""
         return self.counters.snapshot(self._buffer, self.sink.pending())

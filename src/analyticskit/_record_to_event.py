@@ -111,12 +111,7 @@ class RecordMapper:
         source: str = _choice(
             extras.pop(_EXTRA_SOURCE, None), registered_sources(), "source", snap.source
         )
-        event_id = (
-            _first(extras, _EXTRA_IDS, "id", text_problem)
-            or _event_ids.from_template(attrs["msg"], bool(attrs.get("args")))
-            or _event_ids.from_message(snap.message)
-            or _event_ids.from_logger(attrs["name"])
-        )
+        event_id = _first(extras, _EXTRA_IDS, "id", text_problem) or _event_id(snap)
         long_description = (
             _first(extras, _EXTRA_LONG_DESCRIPTION, "long_description", text_problem) or snap.text
         )
@@ -146,6 +141,17 @@ class RecordMapper:
             uuid=str(uuid4()) if snap.exception is not None else None,
             exception=snap.exception,
         )
+
+
+def _event_id(snap: RecordSnapshot) -> str:
+    """The id from the message template, else from the formatted message with its
+    variable parts removed, else from the logger's name."""
+    attrs = snap.attrs
+    return (
+        _event_ids.from_template(attrs["msg"], bool(attrs.get("args")))
+        or _event_ids.from_message(snap.message)
+        or _event_ids.from_logger(attrs["name"])
+    )
 
 
 def _text(record: logging.LogRecord, message: str, formatter: logging.Formatter | None) -> str:
