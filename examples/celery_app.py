@@ -15,8 +15,11 @@
   ends at ``task_failure``, before Celery logs the failure, so the recipe binds that
   distinct id itself from ``task_prerun`` to ``task_postrun``: the task's own records and
   Celery's failure line are the sender's user's.
-- Pool children end with ``os._exit()``, recycled ones (``--max-tasks-per-child``)
-  included: analyticskit delivers a child's events when it exits.
+- Pool children end with ``os._exit()`` from inside billiard's worker loop, recycled ones
+  (``--max-tasks-per-child``) included, before any exit hook of Python's or
+  multiprocessing's runs. Celery's ``worker_process_shutdown`` signal is sent in the child
+  just before: the recipe shuts analyticskit down there, which delivers what the child
+  queued within ``shutdown_timeout``.
 
 The broker here is kombu's ``filesystem://`` transport (no server), with its folders and
 the results' folder under ``CELERY_RECIPE_DIR``; use your real broker instead.
@@ -94,7 +97,13 @@ def unbind_task_user(task: Any, **kwargs: Any) -> None:
         analyticskit.reset_user(token)
 
 
+def deliver_at_child_exit(**kwargs: Any) -> None:
+    """``worker_process_shutdown``: in a pool child, just before its ``os._exit()``."""
+    analyticskit.shutdown()
+
+
 signals.after_setup_logger.connect(attach_posthog_handler, weak=False)
+signals.worker_process_shutdown.connect(deliver_at_child_exit, weak=False)
 signals.task_prerun.connect(bind_task_user, weak=False)
 signals.task_postrun.connect(unbind_task_user, weak=False)
 
