@@ -1,10 +1,24 @@
 # Two entry points: `make demo` runs the quickstart on the embedded default (no
-# PostHog key, no network); `make test` runs every check CI runs.
+# PostHog key, no network); `make test` runs every check CI runs: ruff (lint and
+# format check), mypy --strict, and pytest with a coverage floor (the suite includes
+# a smoke run of the bench). `make format` rewrites the code the way `lint` wants it.
+#
+# `make unit PYTHON=/path/to/python3.X VENV=.venv-3.X` runs the tests on another
+# interpreter, in a venv of its own (.ci/run does so for 3.10 and 3.13).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Everything that ships is type-checked (ruff covers the whole tree).
+TYPED := src tests bench examples
+# Floor for the branch coverage of analyticskit by the suite (code run in fresh
+# interpreters is not measured). On 2026-11-26, Python 3.11.7, a run measures 93.38%
+# when a delivery worker left running by an earlier test happens to reach the "sink
+# refused" path of _delivery.py (lines 143-145, 208) before the session ends, else
+# 92.72% (about one run in three): the floor is the lower figure rounded down.
+# Raise it when coverage rises.
+COV_FAIL_UNDER ?= 92
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint format typecheck unit bench clean
 
 demo: $(VENV)/.runtime
 	$(BIN)/python examples/quickstart.py
@@ -15,11 +29,16 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict $(TYPED)
 
 unit: $(VENV)/.dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov=analyticskit --cov-report=term-missing:skip-covered \
+		--cov-fail-under=$(COV_FAIL_UNDER)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench_handler.py
@@ -35,4 +54,4 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	touch $@
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

@@ -1,0 +1,117 @@
+"""The bench runs and prints its tables: ``bench/bench_handler.py --quick`` (a few hundred
+iterations, loopback only) in a fresh interpreter. No timing figure is asserted; the
+event counts are, since every event of the end-to-end part must be delivered."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_handler.py"
+
+VARIANTS = [
+    "(a) NullHandler (floor)",
+    "(b) StreamHandler(os.devnull)",
+    "(c) QueueHandler(SimpleQueue), no listener",
+    "(d) naive: client.capture() in emit()",
+    "(e) analyticskit.PostHogHandler",
+]
+E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
+PROFILE_STEPS = [
+    "logger.info, NullHandler (the floor)",
+    "of which makeRecord (LogRecord.__init__)",
+    "Handler.handle: filter + lock",
+    "emit: route (cached per logger name)",
+    "emit: _guard.enter() + leave()",
+    "emit: _snapshot(record) total",
+    "record.getMessage()",
+    "record.__dict__.copy()",
+    "context.snapshot()",
+    "context.current_user()",
+    "RecordSnapshot(...) construction",
+    "Delivery.refusal() (room check)",
+    "threading.Event.set() (a wake-up)",
+]
+NUMBER = r"[\d.]+"
+
+
+def run_bench(tmp_path: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTHOG_")}
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stdout
+
+
+def row(stdout: str, label: str) -> str:
+    """What follows ``label`` on the one line of ``stdout`` that starts with it (after
+    indentation)."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip().startswith(label)]
+    assert len(lines) == 1, (label, stdout)
+    return lines[0][len(label) :]
+
+
+def search(pattern: str, stdout: str) -> re.Match[str]:
+    match = re.search(pattern, stdout, re.M)
+    assert match is not None, (pattern, stdout)
+    return match
+
+
+def assert_tables(stdout: str) -> None:
+    # 1. Per-call cost: the header, then one row of five figures per variant.
+    search(r"^variant\s+median ns\s+p99 ns\s+mean ns\s+median/floor\s+p99/floor$", stdout)
+    for label in VARIANTS:
+        figures = row(stdout, label).split()
+        assert len(figures) == 5, (label, figures)
+        assert all(re.fullmatch(NUMBER + "x?", figure) for figure in figures), figures
+    search(r"^PostHogHandler counters after part 1: emitted=\d+ sent=\d+", stdout)
+
+    # 2. End to end: every event reaches the capture server, on both paths.
+    expected = search(r"End to end: (\d+) events", stdout).group(1)
+    search(r"^path\s+events/s\s+CPU us/event\s+delivered$", stdout)
+    for label in E2E_PATHS:
+        assert row(stdout, label).split()[-1] == expected, row(stdout, label)
+
+    # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
+    search(r"^3\. Memory: \d+ records with PostHog down", stdout)
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 4, stdout
+    search(r"^\(bench took \d+s\)$", stdout)
+
+
+def test_bench_quick_prints_its_tables(tmp_path: Path) -> None:
+    stdout = run_bench(tmp_path)
+    assert_tables(stdout)
+    assert "--profile:" not in stdout
+
+
+def test_bench_quick_profile_times_each_step(tmp_path: Path) -> None:
+    stdout = run_bench(tmp_path, "--profile")
+    assert_tables(stdout)
+    assert "\n--profile: the caller's path" in stdout
+    for label in PROFILE_STEPS:
+        # Each step ran (a figure, not an error) against the current internals.
+        assert re.fullmatch(r"\s*" + NUMBER, row(stdout, label)), (label, stdout)
+
+
+def test_bench_rejects_unknown_options(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--bogus"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments" in result.stderr
