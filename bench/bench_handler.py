@@ -552,12 +552,12 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     from analyticskit import _guard, context
     from analyticskit._record_to_event import RecordSnapshot
 
-    delivery = handler.analytics._delivery
+    delivery = handler.analytics.delivery
     routes = handler._routes
-    snapshot = handler._snapshot
+    mapper = handler._mapper
     route = handler._route(record.name)  # fills the cache, as the first record does
     assert isinstance(route, str), route
-    snap = snapshot(record, route)
+    snap = mapper.snapshot(record, route, handler.formatter)
 
     def guard() -> None:
         _guard.enter()
@@ -566,14 +566,16 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     return [
         ("emit: route (cached per logger name)", lambda: routes.get(record.name)),
         ("emit: _guard.enter() + leave()", guard),
-        ("emit: _snapshot(record) total", lambda: snapshot(record, route)),
+        ("emit: snapshot(record) total", lambda: mapper.snapshot(record, route, None)),
         ("  record.getMessage()", record.getMessage),
         ("  record.__dict__.copy()", record.__dict__.copy),
         ("  context.snapshot()", context.snapshot),
         ("    context.current_user()", context.current_user),
         (
             "  RecordSnapshot(...) construction",
-            lambda: RecordSnapshot(snap.attrs, snap.source, snap.text, snap.exception, snap.caller),
+            lambda: RecordSnapshot(
+                mapper, snap.attrs, snap.source, snap.message, snap.text, None, snap.caller
+            ),
         ),
         ("Delivery.refusal() (room check)", delivery.refusal),
     ]

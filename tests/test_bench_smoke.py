@@ -26,7 +26,7 @@ PROFILE_STEPS = [
     "Handler.handle: filter + lock",
     "emit: route (cached per logger name)",
     "emit: _guard.enter() + leave()",
-    "emit: _snapshot(record) total",
+    "emit: snapshot(record) total",
     "record.getMessage()",
     "record.__dict__.copy()",
     "context.snapshot()",

@@ -14,7 +14,7 @@ from typing import Any
 import posthog
 
 from analyticskit import Stats
-from analyticskit._counters import Counters
+from analyticskit._counters import Counters, SinkLoss
 from capture_server import CaptureServer
 from conftest import API_KEY
 from helpers import MakeAnalytics, RunPython
@@ -53,7 +53,7 @@ def test_random_transitions_keep_every_event_in_exactly_one_bucket() -> None:
             in_sink -= 1
             model["sent"] += 1
         elif action == "sink_lost" and in_sink:
-            kind = rng.choice(["failed", "rejected"])
+            kind: SinkLoss = rng.choice(["failed", "rejected"])
             in_sink -= 1
             counters.sink_lost(kind, 1)
             model[kind] += 1

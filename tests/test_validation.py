@@ -44,7 +44,7 @@ def test_fuzzed_event_data_raises_type_or_value_errors_that_survive_any_value() 
     rng = random.Random(3)
     combos = list(itertools.product(_VALUES, repeat=2))
     for _ in range(3_000):
-        fields = {"event_type": "info", "id": "x"}
+        fields: dict[str, Any] = {"event_type": "info", "id": "x"}
         for field, value in zip(rng.sample(_FIELDS, 2), rng.choice(combos), strict=True):
             fields[field] = value
         try:
