@@ -355,3 +355,28 @@ def test_a_process_that_logs_and_exits_delivers_without_a_traceback(
     assert "Traceback" not in result.stderr, result.stderr
     assert "Exception ignored" not in result.stderr, result.stderr
     assert [e["event"] for e in capture_server.wait_for(1)] == ["info_job_finished"]
+
+
+class UnnamableKey:
+    def __str__(self) -> str:
+        raise RuntimeError("no name")
+
+    def __repr__(self) -> str:
+        return "UnnamableKey()"
+
+
+def test_an_event_that_cannot_be_built_is_counted_invalid_and_reported_once(
+    make_handler: MakeHandler, capture_server: CaptureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _diagnostics._reported.discard("build-failed")
+    handler, log = make_handler()
+    log.info("bad payload", extra={"payload": {UnnamableKey(): 1}})  # built on the worker
+    log.info("bad payload again", extra={"payload": {UnnamableKey(): 2}})
+    log.info("good payload", extra={"payload": {"k": 1}})
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "info_good_payload"
+    stats = handler.stats()
+    assert stats.dropped["invalid"] == 2
+    assert stats.emitted == stats.sent + stats.dropped_total == 3
+    assert capsys.readouterr().err.count("could not be built") == 1
