@@ -102,6 +102,22 @@ INVALID_FIELDS: dict[str, tuple[dict[str, Any], type[Exception], list[str]]] = {
 }
 
 
+def run_children(process_class: str, n: int) -> str:
+    """Script text: run ``work(i)`` in ``n`` child processes of ``process_class``
+    (``ctx.Process``, ``billiard.Process``), wait for them (bounded) and print
+    ``EXITCODES [...]``. Append it to a script that defines ``work``."""
+    return f"""
+if __name__ == "__main__":
+    import json
+    procs = [{process_class}(target=work, args=(i,)) for i in range({n})]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+"""
+
+
 def unique_name() -> str:
     """A logger name no other test uses."""
     return f"tlog_{uuid.uuid4().hex[:10]}"

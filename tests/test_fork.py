@@ -19,7 +19,7 @@ import pytest
 
 from capture_server import CaptureServer
 from conftest import API_KEY
-from helpers import RunPython
+from helpers import RunPython, run_children
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -78,14 +78,7 @@ def work(i):
     # A worker that captures and returns: no flush, no shutdown of its own.
     analyticskit.capture_event({{"eventType": "info", "id": "mp_child"}}, properties={{"i": i}})
 
-if __name__ == "__main__":
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=work, args=(i,)) for i in range({n})]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+ctx = multiprocessing.get_context("fork")
 """
 
 
@@ -159,7 +152,8 @@ def test_multiprocessing_fork_worker_events_are_delivered_at_worker_exit(
     # run there, so events a worker captured just before returning need a hook
     # of their own (multiprocessing's finalizers) to be flushed.
     n = 3
-    proc = run_python(_MP_SCRIPT.format(key=API_KEY, host=capture_server.url, n=n), timeout=60)
+    code = _MP_SCRIPT.format(key=API_KEY, host=capture_server.url) + run_children("ctx.Process", n)
+    proc = run_python(code, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert _line(proc.stdout, "EXITCODES") == [0] * n
@@ -255,14 +249,7 @@ def work(i):
     for n in range({per_child}):
         log.info("child %s record %s", i, n, extra={{"child": i}})
 
-if __name__ == "__main__":
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=work, args=(i,)) for i in range({n})]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+ctx = multiprocessing.get_context("fork")
 """
 
 
@@ -270,7 +257,7 @@ def test_multiprocessing_children_deliver_when_the_parent_never_logged(
     run_python: RunPython, capture_server: CaptureServer
 ) -> None:
     n, per_child = 4, 10
-    code = _MP_INSTALL_SCRIPT.format(n=n, per_child=per_child)
+    code = _MP_INSTALL_SCRIPT.format(per_child=per_child) + run_children("ctx.Process", n)
     env = {"POSTHOG_API_KEY": API_KEY, "POSTHOG_HOST": capture_server.url}
     proc = run_python(code, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -15,7 +15,7 @@ import pytest
 
 from capture_server import CaptureServer
 from conftest import API_KEY
-from helpers import RunPython
+from helpers import RunPython, run_children
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -120,22 +120,13 @@ def test_events_first_captured_inside_an_atexit_hook_are_delivered(
 
 
 _BILLIARD_SCRIPT = """
-import json
 import billiard
 import analyticskit
 
 def work(i):
     # Created in the child (the key comes from the environment); no flush, no shutdown.
-    analyticskit.capture_event({{"eventType": "info", "id": "billiard_child"}},
-                               properties={{"i": i}})
-
-if __name__ == "__main__":
-    procs = [billiard.Process(target=work, args=(i,)) for i in range({n})]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-    print("EXITCODES " + json.dumps([p.exitcode for p in procs]), flush=True)
+    analyticskit.capture_event({"eventType": "info", "id": "billiard_child"},
+                               properties={"i": i})
 """
 
 
@@ -145,7 +136,8 @@ def test_billiard_children_deliver_at_their_exit(
     pytest.importorskip("billiard")
     n = 3
     env = {"POSTHOG_API_KEY": API_KEY, "POSTHOG_HOST": capture_server.url}
-    proc = run_python(_BILLIARD_SCRIPT.format(n=n), env=env, timeout=60)
+    code = _BILLIARD_SCRIPT + run_children("billiard.Process", n)
+    proc = run_python(code, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "EXITCODES [0, 0, 0]" in proc.stdout
     events = capture_server.wait_for(n, timeout=10)
