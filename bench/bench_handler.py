@@ -242,7 +242,13 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     simple: queue.SimpleQueue[Any] = queue.SimpleQueue()
     # Its own key: one client per key and host, or the SDK warns about competing queues.
     naive_client = posthog.Posthog(API_KEY + "_naive", host=server.url, gzip=True)
-    ak = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    # The whole path: every record becomes an event (the volume caps would hold back
+    # this loop's identical records).
+    ak = analyticskit.PostHogHandler(
+        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
+    )
+    # The defaults: this loop is a storm of identical records, held back on the caller.
+    capped = analyticskit.PostHogHandler(api_key=API_KEY + "_capped", host=server.url)
 
     variants = [
         Variant("a", "(a) NullHandler (floor)", logging.NullHandler()),
@@ -265,6 +271,12 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             ak,
             lambda: ak.flush(timeout=30),
         ),
+        Variant(
+            "f",
+            "(f) PostHogHandler, default caps, a storm",
+            capped,
+            lambda: capped.flush(timeout=30),
+        ),
     ]
     for round_no in range(sizes.rounds + 1):
         order = variants[:]
@@ -275,6 +287,9 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             variant.after_round()
 
     stats = ak.stats()
+    capped_stats = capped.stats()
+    capped.analytics.shutdown(5)
+    capped.close()
     naive_client.shutdown()
     # Shut down before close() (which would on a background thread), so its client is
     # gone before part 2 builds another for the same key and host (the SDK warns).
@@ -284,6 +299,7 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     return {
         "variants": variants,
         "ak_stats": stats,
+        "capped_stats": capped_stats,
     }
 
 
@@ -315,7 +331,9 @@ def _e2e_direct(server: RemoteServer, n: int) -> tuple[float, float, int]:
 def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
     import analyticskit
 
-    handler = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
+    )
     log = logging.getLogger("bench.e2e")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
@@ -363,7 +381,7 @@ def rss_kb():
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 import analyticskit
 handler = analyticskit.PostHogHandler(api_key=sys.argv[1], host=f"http://127.0.0.1:{port}",
-                                      shutdown_timeout=1)
+                                      shutdown_timeout=1, rate_limit=False, dedupe_window=0)
 log = logging.getLogger("bench.rss")
 log.addHandler(handler); log.setLevel(logging.INFO); log.propagate = False
 for i in range(1000):  # warm up: imports, caches, the worker and the SDK's threads
@@ -466,6 +484,11 @@ def main(argv: list[str] | None = None) -> int:
         f" pending={ak_stats.pending} dropped={ak_stats.dropped_total}"
         f" ({ {k: n for k, n in ak_stats.dropped.items() if n} })"
     )
+    capped = part1["capped_stats"]
+    print(
+        f"With the default caps: {capped.emitted} records, {capped.sent} sent;"
+        f" held back { {k: n for k, n in capped.dropped.items() if n} }"
+    )
 
     print(
         f"\n2. End to end: {sizes.e2e_n} events to the capture server (127.0.0.1),"
@@ -514,12 +537,14 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ratio_floor = medians["e"] / medians["a"]
+    ratio_storm = medians["f"] / medians["a"]
     ratio_naive = medians["d"] / medians["e"]
     ratio_cpu = statistics.median(pair_ratios)
     worst_growth = max(growth_mb, max_growth_mb)
     targets = [
         ("PostHogHandler.emit median <= 2.5x floor", ratio_floor <= 2.5, f"{ratio_floor:.2f}x"),
         ("PostHogHandler >= 5x cheaper than naive", ratio_naive >= 5.0, f"{ratio_naive:.2f}x"),
+        ("a storm, default caps: <= 1.5x floor", ratio_storm <= 1.5, f"{ratio_storm:.2f}x"),
         ("CPU per delivered event <= 1.3x capture()", ratio_cpu <= 1.3, f"{ratio_cpu:.2f}x"),
         (
             f"RSS growth < 50 MB over {sizes.burst} records",
@@ -589,7 +614,9 @@ def profile_emit(sizes: Sizes) -> None:
     import analyticskit
 
     # A closed port: nothing is sent (no step enqueues), and shutdown gives up at once.
-    handler = analyticskit.PostHogHandler(api_key=API_KEY, host="http://127.0.0.1:9")
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host="http://127.0.0.1:9", rate_limit=False, dedupe_window=0
+    )
     log = logging.getLogger("bench.profile")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)

@@ -18,6 +18,7 @@ VARIANTS = [
     "(c) QueueHandler(SimpleQueue), no listener",
     "(d) naive: client.capture() in emit()",
     "(e) analyticskit.PostHogHandler",
+    "(f) PostHogHandler, default caps, a storm",
 ]
 E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
 PROFILE_STEPS = [
@@ -85,7 +86,7 @@ def assert_tables(stdout: str) -> None:
 
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 4, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 5, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from . import _guard
 from ._levels import level_number
+from ._message import BeforeSend
 from ._record_to_event import LevelRule
-from ._validate import bool_problem, check, choice_problem, describe
+from ._validate import bool_problem, check, choice_problem, describe, positive_problem
+from ._volume import DEFAULT_DEDUPE_WINDOW, RateLimit, parse_rate_limit, parse_rates
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -37,6 +39,11 @@ class HandlerOptions:
     ignored: tuple[str, ...]
     capture_exceptions: bool
     connection: Connection
+    before_send: BeforeSend | None
+    rate_limit: RateLimit | None
+    dedupe_window: float
+    sample_levels: Mapping[int, float]
+    sample_loggers: Mapping[str, float]
 
 
 def parse_options(
@@ -55,9 +62,23 @@ def parse_options(
     capture_exceptions: object,
     max_queued: object,
     shutdown_timeout: object,
+    scrub: object = None,
+    scrub_keys: object = None,
+    scrub_patterns: object = None,
+    before_send: object = None,
+    rate_limit: object = True,
+    dedupe_window: object = DEFAULT_DEDUPE_WINDOW,
+    sample_levels: object = None,
+    sample_loggers: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
+    if before_send is not None and not callable(before_send):
+        raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
+    if dedupe_window is None or dedupe_window == 0:
+        dedupe_window = 0.0
+    else:
+        check(positive_problem("dedupe_window", dedupe_window, float))
     return HandlerOptions(
         level=level_number("level", level),
         sources=_sources(_plain(sources)),
@@ -75,8 +96,19 @@ def parse_options(
                 "client": _plain(client),
                 "max_queued": max_queued,
                 "shutdown_timeout": shutdown_timeout,
+                "scrub": scrub,
+                "scrub_keys": _plain(scrub_keys),
+                "scrub_patterns": _plain(scrub_patterns),
             },
         ),
+        before_send=before_send,
+        rate_limit=parse_rate_limit("rate_limit", _plain(rate_limit), None),
+        dedupe_window=float(dedupe_window),  # type: ignore[arg-type]  # checked above
+        sample_levels={
+            level_number(f"sample_levels[{name!r}]", name): rate
+            for name, rate in parse_rates("sample_levels", _plain(sample_levels)).items()
+        },
+        sample_loggers=parse_rates("sample_loggers", _plain(sample_loggers)),
     )
 
 

@@ -7,7 +7,8 @@ first use or by `configure`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from re import Pattern
 from typing import Any
 
 import posthog
@@ -15,7 +16,11 @@ import posthog
 from . import _diagnostics
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
-from ._validate import check, positive_problem
+from ._message import BeforeSend
+from ._outgoing import Outgoing
+from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
+from ._validate import bool_problem, check, describe, positive_problem
+from ._volume import RateLimiter, parse_rate_limit
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
 from .sinks import LocalSink, PostHogSink, Sink
@@ -48,6 +53,17 @@ class Analytics:
             together; past it new events are dropped and counted.
         shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
             delivery before counting what is left as dropped.
+        scrub: mask secrets in every event (on by default; see the README's
+            "Privacy" section for what is masked). ``False`` turns the defaults off.
+        scrub_keys, scrub_patterns: more key names whose values are masked, and
+            more regular expressions whose matches are masked, beside the defaults.
+        before_send: ``hook(event) -> event | None``, run on the worker for every
+            event after scrubbing: it may change the event dict (``event``,
+            ``distinct_id``, ``properties``, ``timestamp``, ``uuid``) or drop it
+            (None). If it raises, the event is dropped: counted as ``before_send``.
+        rate_limit: a cap per event name on `capture_event` (off by default):
+            ``True`` for 100 at once then 5 a second, or
+            ``{"burst": 100, "per_second": 5}``.
     """
 
     def __init__(
@@ -58,9 +74,19 @@ class Analytics:
         client: posthog.Posthog | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        scrub: bool = True,
+        scrub_keys: Iterable[str] | None = None,
+        scrub_patterns: Iterable[str | Pattern[str]] | None = None,
+        before_send: BeforeSend | None = None,
+        rate_limit: bool | Mapping[str, float] | None = None,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
+        scrubber = _scrubber(scrub, scrub_keys, scrub_patterns)
+        if before_send is not None and not callable(before_send):
+            raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
+        limit = parse_rate_limit("rate_limit", rate_limit, None)
+        self._rate = RateLimiter(limit) if limit else None
         sink: Sink
         if client is not None:
             if not isinstance(client, posthog.Posthog):
@@ -70,7 +96,10 @@ class Analytics:
             settings = Settings.resolve(api_key, host)
             if settings.api_key:
                 sink = PostHogSink(
-                    api_key=settings.api_key, host=settings.host, max_queued=max_queued
+                    api_key=settings.api_key,
+                    host=settings.host,
+                    max_queued=max_queued,
+                    scrubber=scrubber,
                 )
             else:
                 sink = LocalSink()
@@ -82,7 +111,12 @@ class Analytics:
         self.shutdown_timeout = float(shutdown_timeout)
         # Built after the posthog client, so that its exit hook runs before the
         # SDK's own (atexit runs hooks last-in, first-out).
-        self._delivery = Delivery(sink, max_queued, exit_timeout=self.shutdown_timeout)
+        self._delivery = Delivery(
+            sink,
+            max_queued,
+            exit_timeout=self.shutdown_timeout,
+            outgoing=Outgoing(scrubber, before_send),
+        )
 
     @property
     def sink(self) -> Sink:
@@ -128,6 +162,9 @@ class Analytics:
         Never blocks on the network: the event is built and sent by a worker thread.
         """
         snapshot = snapshot_call(data, from_user_id, properties)
+        if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
+            self._delivery.drop("rate_limited")
+            return None
         return snapshot.uuid if self._delivery.submit(snapshot) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
@@ -155,6 +192,21 @@ class Analytics:
         return f"<Analytics to {self.sink.description}>"
 
 
+def _scrubber(scrub: object, keys: object, patterns: object) -> Scrubber | None:
+    check(bool_problem("scrub", scrub))
+    if keys is None:
+        keys = ()
+    elif isinstance(keys, str) or not isinstance(keys, Iterable):
+        raise TypeError(f"scrub_keys must be a list of key names, got {describe(keys)}")
+    extra_keys = list(keys)
+    if not all(isinstance(k, str) and k.strip() for k in extra_keys):
+        raise TypeError(f"scrub_keys must hold non-empty strings, got {describe(extra_keys)}")
+    extra_patterns = compile_patterns("scrub_patterns", patterns)
+    if scrub:
+        return Scrubber((*DEFAULT_SECRET_KEYS, *extra_keys), (*DEFAULT_PATTERNS, *extra_patterns))
+    return Scrubber(extra_keys, extra_patterns) if extra_keys or extra_patterns else None
+
+
 _default: Analytics | None = None
 # Reentrant: a record logged from a signal handler while its thread is creating
 # the default instance must not wait for itself.
@@ -180,6 +232,11 @@ def configure(
     client: posthog.Posthog | None = None,
     max_queued: int = DEFAULT_MAX_QUEUED,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    scrub: bool = True,
+    scrub_keys: Iterable[str] | None = None,
+    scrub_patterns: Iterable[str | Pattern[str]] | None = None,
+    before_send: BeforeSend | None = None,
+    rate_limit: bool | Mapping[str, float] | None = None,
 ) -> Analytics:
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
@@ -192,6 +249,11 @@ def configure(
         client=client,
         max_queued=max_queued,
         shutdown_timeout=shutdown_timeout,
+        scrub=scrub,
+        scrub_keys=scrub_keys,
+        scrub_patterns=scrub_patterns,
+        before_send=before_send,
+        rate_limit=rate_limit,
     )
     with _default_lock:
         previous, _default = _default, instance

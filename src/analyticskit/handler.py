@@ -20,7 +20,9 @@ import posthog
 from . import _diagnostics, _guard
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
-from ._record_to_event import RecordMapper
+from ._message import BeforeSend, Snapshot
+from ._record_to_event import RecordMapper, RecordSnapshot
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
@@ -75,8 +77,18 @@ class PostHogHandler(logging.Handler):
             added to the SDK's and this library's own.
         capture_exceptions: also send records' exceptions to PostHog Error
             Tracking (one ``$exception`` each, linked by ``exception_uuid``).
-        max_queued, shutdown_timeout: as for `Analytics`; given without a
-            connection argument, they too give the handler its own delivery.
+        max_queued, shutdown_timeout, scrub, scrub_keys, scrub_patterns: as for
+            `Analytics`; given without a connection argument, they too give the
+            handler its own delivery.
+        before_send: ``hook(event) -> event | None`` for this handler's events,
+            run on the worker before the `Analytics` object's own (see there).
+        rate_limit: a cap per event name, on by default: ``True`` (100 at once,
+            then 5 a second), ``{"burst": ..., "per_second": ...}``, or ``False``.
+        dedupe_window: seconds within which records identical to one sent are
+            held back and summed up in one event with ``repeatCount`` at the
+            window's end (default 1.0; 0 turns it off).
+        sample_levels, sample_loggers: sampling rates by level name or logger
+            (prefix), e.g. ``{"DEBUG": 0.1}``; off unless set.
 
     Raises:
         TypeError, ValueError: a bad option, naming it, its value and what is allowed.
@@ -99,6 +111,14 @@ class PostHogHandler(logging.Handler):
         capture_exceptions: bool = False,
         max_queued: int | None = None,
         shutdown_timeout: float | None = None,
+        scrub: bool | None = None,
+        scrub_keys: Iterable[str] | None = None,
+        scrub_patterns: Iterable[str] | None = None,
+        before_send: BeforeSend | None = None,
+        rate_limit: bool | Mapping[str, float] | None = True,
+        dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
+        sample_levels: Mapping[str, float] | None = None,
+        sample_loggers: Mapping[str, float] | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -118,9 +138,26 @@ class PostHogHandler(logging.Handler):
             capture_exceptions=capture_exceptions,
             max_queued=max_queued,
             shutdown_timeout=shutdown_timeout,
+            scrub=scrub,
+            scrub_keys=scrub_keys,
+            scrub_patterns=scrub_patterns,
+            before_send=before_send,
+            rate_limit=rate_limit,
+            dedupe_window=dedupe_window,
+            sample_levels=sample_levels,
+            sample_loggers=sample_loggers,
         )
         self._options = options
-        self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
+        self._mapper = RecordMapper(
+            options.level_rules, options.capture_exceptions, options.before_send
+        )
+        self._volume = RecordVolume.create(
+            options.rate_limit,
+            options.dedupe_window,
+            options.sample_levels,
+            options.sample_loggers,
+        )
+        self._ticking: object = None  # the delivery that polls this handler's summaries
         self._routes: dict[str, str | _Skip] = {}
         self._closing: threading.Thread | None = None
         own = options.connection.own
@@ -176,13 +213,37 @@ class PostHogHandler(logging.Handler):
                 delivery.drop("recursion")
                 return
             try:
-                delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
+                volume = self._volume
+                if volume is None:
+                    delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
+                    return
+                message = _message_of(record)
+                held = volume.hold(record, message)
+                if held is not None:
+                    delivery.drop(held)
+                    return
+                snapshot = self._mapper.snapshot(record, route, self.formatter, message)
+                volume.sent(record, message, snapshot)
+                if self._ticking is not delivery:
+                    self._ticking = delivery
+                    delivery.add_ticker(self._due_summaries)
+                delivery.enqueue(snapshot)
             finally:
                 _guard.leave()
         except Exception:
             if delivery is not None:
                 delivery.drop("invalid")
             self.handleError(record)
+
+    def _due_summaries(self, everything: bool) -> list[Snapshot]:
+        """The events that sum up records held back as duplicates, for ended windows."""
+        if self._volume is None:
+            return []
+        return [
+            sample.with_repeats(count, first, last)
+            for sample, count, first, last in self._volume.due(everything)
+            if isinstance(sample, RecordSnapshot)
+        ]
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
@@ -227,6 +288,14 @@ class PostHogHandler(logging.Handler):
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
         return self.analytics.stats()
+
+
+def _message_of(record: logging.LogRecord) -> str | None:
+    """The record's formatted message, or None if it cannot be formatted."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return None
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:

@@ -18,6 +18,8 @@ from pythonjsonlogger.json import JsonEncoder
 from . import _diagnostics
 from ._counters import SinkLoss
 from ._message import Message
+from ._outgoing import scrub_sdk_event
+from ._scrub import Scrubber
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
 
@@ -99,6 +101,7 @@ class PostHogSink:
         api_key: str | None = None,
         host: str | None = None,
         max_queued: int = 10_000,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self._report: LossReport = _ignore_losses
         self._owned = client is None
@@ -111,6 +114,8 @@ class PostHogSink:
                 max_queue_size=max_queued,
                 gzip=True,
                 on_error=self._on_error,
+                # Error Tracking's $exception events are built by the SDK itself.
+                before_send=scrub_sdk_event(scrubber) if scrubber else None,
             )
         self.client = client
         self.description = f"PostHog at {client.host}"
