@@ -25,6 +25,9 @@ DEFAULT_PER_SECOND = 5.0
 DEFAULT_DEDUPE_WINDOW = 1.0  # seconds
 _TABLE_SIZE = 4096  # keys per table; the table is cleared when full
 _MAX_KEY_CHARS = 512  # longer texts are keyed by their first characters and length
+# A longer message is never held as a duplicate: the summary keeps the first record
+# of its window in memory, and the table must stay small.
+_DEDUPE_MAX_CHARS = 8192
 _REPORT_EVERY = 60.0  # seconds between two summary lines on stderr
 
 
@@ -245,6 +248,7 @@ class RecordVolume:
         if (
             self._dedupe is not None
             and message is not None
+            and len(message) <= _DEDUPE_MAX_CHARS
             and self._dedupe.repeat(_dedupe_key(record, message), record.created)
         ):
             return self._held("deduplicated")
@@ -252,14 +256,14 @@ class RecordVolume:
             msg = record.msg
             template = table_key(msg) if isinstance(msg, str) else type(msg).__name__
             extra_id = record.__dict__.get("id") or record.__dict__.get("event_id")
-            key = (record.name, record.levelno, template, extra_id)
-            if not self._rate.allow(key if isinstance(extra_id, (str, type(None))) else key[:3]):
+            key = (record.name, record.levelno, template, _key_part(extra_id))
+            if not self._rate.allow(key):
                 return self._held("rate_limited")
         return None
 
     def sent(self, record: Any, message: str | None, snapshot: Any) -> None:
         """``record`` goes out as ``snapshot``: its de-duplication window starts."""
-        if self._dedupe is not None and message is not None:
+        if self._dedupe is not None and message is not None and len(message) <= _DEDUPE_MAX_CHARS:
             self._dedupe.sent(_dedupe_key(record, message), snapshot)
 
     def due(self, everything: bool) -> list[tuple[Any, int, float, float]]:
@@ -281,4 +285,11 @@ def _dedupe_key(record: Any, message: str) -> tuple[str, int, str, Any]:
     # Identical: the same logger, level and message, for the same user.
     attrs = record.__dict__
     user = attrs.get("uid") or attrs.get("user_id") or current_user()
-    return (record.name, record.levelno, table_key(message), user)
+    return (record.name, record.levelno, table_key(message), _key_part(user))
+
+
+def _key_part(value: Any) -> Any:
+    """``value`` as part of a table key: short, and hashable."""
+    if isinstance(value, str):
+        return table_key(value)
+    return value if isinstance(value, (int, type(None))) else type(value).__name__
