@@ -553,9 +553,9 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     from analyticskit._record_to_event import RecordSnapshot
 
     delivery = handler.analytics.delivery
-    routes = handler._routes
-    mapper = handler._mapper
-    route = handler._route(record.name)  # fills the cache, as the first record does
+    routes = handler._front.routes
+    mapper = handler._front.mapper
+    route = handler._front.route(record.name)  # fills the cache, as the first record does
     assert isinstance(route, str), route
     snap = mapper.snapshot(record, route, handler.formatter)
 

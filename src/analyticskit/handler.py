@@ -9,7 +9,6 @@ builds the event (`_record_to_event`) and hands it to the SDK.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -17,38 +16,17 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard
+from . import _diagnostics
+from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
-from ._record_to_event import RecordMapper
-from .analytics import Analytics, get_analytics
-from .stats import DropReason, Stats
+from ._record_to_event import RecordSnapshot
+from .analytics import Analytics
+from .stats import Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
-_ROUTE_CACHE_SIZE = 4096
 _install_lock = threading.Lock()
-
-
-class _Skip:
-    """A cached routing decision to drop a logger's records, and why."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: DropReason) -> None:
-        self.reason: DropReason = reason
-
-
-_SKIP_RECURSION = _Skip("recursion")
-_SKIP_FILTERED = _Skip("filtered")
-
-
-def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
-    # A plain name matches the logger and its children; a glob uses fnmatch.
-    return any(
-        fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
-        for p in patterns
-    )
 
 
 class PostHogHandler(logging.Handler):
@@ -119,69 +97,29 @@ class PostHogHandler(logging.Handler):
             max_queued=max_queued,
             shutdown_timeout=shutdown_timeout,
         )
-        self._options = options
-        self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
-        self._routes: dict[str, str | _Skip] = {}
+        self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
-        own = options.connection.own
-        # None: the shared default, looked up on each record, so that a later
-        # analyticskit.configure() applies to this handler too.
-        self._analytics = Analytics(**own) if own else options.connection.analytics
-        self._owns_analytics = bool(own)
         super().__init__(options.level)
 
     @property
     def capture_exceptions(self) -> bool:
         """Whether records' exceptions also go to PostHog Error Tracking."""
-        return self._options.capture_exceptions
+        return self._front.options.capture_exceptions
 
     @property
     def analytics(self) -> Analytics:
         """The `Analytics` object this handler delivers through."""
-        return self._analytics or get_analytics()
+        return self._front.analytics
 
-    def _route(self, name: str) -> str | _Skip:
-        """The source for a logger's records, or why they are dropped (cached per name)."""
-        options = self._options
-        route: str | _Skip
-        if _guard.matches(name, options.ignored):
-            route = _SKIP_RECURSION
-        elif (options.include and not _name_matches(name, options.include)) or (
-            options.exclude and _name_matches(name, options.exclude)
-        ):
-            route = _SKIP_FILTERED
-        else:
-            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
-            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
-        if len(self._routes) >= _ROUTE_CACHE_SIZE:
-            self._routes.clear()
-        self._routes[name] = route
-        return route
+    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
+        return self._front.mapper.snapshot(record, source, self.formatter)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Snapshot the record for the delivery worker. Never raises into the caller;
         a record that fails here is counted as dropped (``invalid``)."""
-        delivery = None
         try:
-            delivery = (self._analytics or get_analytics()).delivery
-            route = self._routes.get(record.name) or self._route(record.name)
-            if isinstance(route, _Skip):
-                delivery.drop(route.reason)
-                return
-            refusal = delivery.refusal()
-            if refusal is not None:  # full or closed: skip the snapshot
-                delivery.drop(refusal)
-                return
-            if not _guard.enter():
-                delivery.drop("recursion")
-                return
-            try:
-                delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
-            finally:
-                _guard.leave()
+            self._front.emit(record.name, self._snapshot, record)
         except Exception:
-            if delivery is not None:
-                delivery.drop("invalid")
             self.handleError(record)
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -207,7 +145,7 @@ class PostHogHandler(logging.Handler):
         thread, within its deadline, so ``dictConfig`` is never stalled; the
         interpreter waits for that thread at exit."""
         try:
-            if self._owns_analytics and self._closing is None:
+            if self._front.owns_analytics and self._closing is None:
                 self._closing = threading.Thread(
                     target=self.analytics.shutdown, name="analyticskit-close", daemon=False
                 )

@@ -1,0 +1,174 @@
+"""The caller's side every logging front-end shares: routing, guards, counting, enqueueing.
+
+`PostHogHandler` (stdlib), `analyticskit.structlog.PostHogProcessor` and
+`analyticskit.loguru_sink` each read their own record into a `RecordSnapshot`
+whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads;
+everything else (the source by logger-name prefix, include/exclude, the
+recursion guards, the room check, the drop counters) is `FrontEnd.emit`, so the
+three map records to events by one set of rules.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from . import _guard, context
+from ._handler_options import HandlerOptions, parse_options
+from ._record_to_event import RecordMapper, RecordSnapshot
+from .analytics import Analytics, get_analytics
+from .stats import DropReason
+
+_ROUTE_CACHE_SIZE = 4096
+_formatter = logging.Formatter()
+
+Record = TypeVar("Record")
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+# The options every front-end takes, with the defaults PostHogHandler has.
+OPTION_DEFAULTS: Mapping[str, Any] = {
+    "api_key": None,
+    "host": None,
+    "client": None,
+    "analytics": None,
+    "sources": None,
+    "default_source": "general",
+    "level_map": None,
+    "include": None,
+    "exclude": None,
+    "ignore_loggers": None,
+    "capture_exceptions": False,
+    "max_queued": None,
+    "shutdown_timeout": None,
+}
+
+
+class _Skip:
+    """A cached routing decision to drop a logger's records, and why."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: DropReason) -> None:
+        self.reason: DropReason = reason
+
+
+_SKIP_RECURSION = _Skip("recursion")
+_SKIP_FILTERED = _Skip("filtered")
+
+
+def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
+    # A plain name matches the logger and its children; a glob uses fnmatch.
+    return any(
+        fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
+        for p in patterns
+    )
+
+
+def parse_front_end_options(level: object, options: Mapping[str, Any]) -> HandlerOptions:
+    """`parse_options` for a front-end given the handler's keyword options as a mapping;
+    an unknown option is a TypeError naming it and the known ones."""
+    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTION_DEFAULTS))}"
+        )
+    return parse_options(level=level, **{**OPTION_DEFAULTS, **options})
+
+
+class FrontEnd:
+    """One front-end's options, routes and delivery: the caller's side of `emit`."""
+
+    def __init__(self, options: HandlerOptions) -> None:
+        self.options = options
+        self.mapper = RecordMapper(options.level_rules, options.capture_exceptions)
+        self.routes: dict[str, str | _Skip] = {}
+        own = options.connection.own
+        # None: the shared default, looked up on each record, so that a later
+        # analyticskit.configure() applies to this front-end too.
+        self.given_analytics = Analytics(**own) if own else options.connection.analytics
+        self.owns_analytics = bool(own)
+
+    @property
+    def analytics(self) -> Analytics:
+        """The `Analytics` object this front-end delivers through."""
+        return self.given_analytics or get_analytics()
+
+    def route(self, name: str) -> str | _Skip:
+        """The source for a logger's records, or why they are dropped (cached per name)."""
+        options = self.options
+        route: str | _Skip
+        if _guard.matches(name, options.ignored):
+            route = _SKIP_RECURSION
+        elif (options.include and not _name_matches(name, options.include)) or (
+            options.exclude and _name_matches(name, options.exclude)
+        ):
+            route = _SKIP_FILTERED
+        else:
+            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
+            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
+        if len(self.routes) >= _ROUTE_CACHE_SIZE:
+            self.routes.clear()
+        self.routes[name] = route
+        return route
+
+    def emit(
+        self, name: str, snapshot: Callable[[Record, str], RecordSnapshot], record: Record
+    ) -> None:
+        """Route ``record`` of logger ``name``, check the guards and the room, and queue
+        ``snapshot(record, source)``. What is not queued is counted as dropped; an
+        exception is counted (``invalid``) and raised for the front-end to report."""
+        delivery = None
+        try:
+            delivery = (self.given_analytics or get_analytics()).delivery
+            route = self.routes.get(name) or self.route(name)
+            if isinstance(route, _Skip):
+                delivery.drop(route.reason)
+                return
+            refusal = delivery.refusal()
+            if refusal is not None:  # full or closed: skip the snapshot
+                delivery.drop(refusal)
+                return
+            if not _guard.enter():
+                delivery.drop("recursion")
+                return
+            try:
+                delivery.enqueue(snapshot(record, route))
+            finally:
+                _guard.leave()
+        except Exception:
+            if delivery is not None:
+                delivery.drop("invalid")
+            raise
+
+    def foreign_snapshot(
+        self, attrs: dict[str, Any], source: str, message: str, exc_info: ExcInfo | None
+    ) -> RecordSnapshot:
+        """The snapshot of a record another logging library made: ``attrs`` carry the
+        LogRecord keys (msg, args, levelno, levelname, name, module, funcName, lineno,
+        created) and the extra keys; the long description is ``message`` with the
+        traceback of ``exc_info``."""
+        text = message
+        exception = None
+        if exc_info is not None:
+            text += "\n" + _formatter.formatException(exc_info)
+            if self.options.capture_exceptions:
+                exception = exc_info[1]
+        return RecordSnapshot(
+            self.mapper, attrs, source, message, text, exception, context.snapshot()
+        )
+
+
+def exc_info_of(value: object) -> ExcInfo | None:
+    """An ``exc_info`` as structlog and loguru give it (True, an exception, a tuple),
+    as a full tuple; None when there is none."""
+    if value is True:
+        value = sys.exc_info()
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return (type(value[1]), value[1], value[2])
+    return None
