@@ -145,18 +145,25 @@ class FrontEnd:
             raise
 
     def foreign_snapshot(
-        self, attrs: dict[str, Any], source: str, message: str, exc_info: ExcInfo | None
+        self,
+        attrs: dict[str, Any],
+        source: str,
+        message: str,
+        exc_info: ExcInfo | None,
+        traceback: str | None = None,
     ) -> RecordSnapshot:
         """The snapshot of a record another logging library made: ``attrs`` carry the
         LogRecord keys (msg, args, levelno, levelname, name, module, funcName, lineno,
         created) and the extra keys; the long description is ``message`` with the
-        traceback of ``exc_info``."""
+        ``traceback`` given, else that of ``exc_info``."""
         text = message
         exception = None
         if exc_info is not None:
-            text += "\n" + _formatter.formatException(exc_info)
+            traceback = traceback or _formatter.formatException(exc_info)
             if self.options.capture_exceptions:
                 exception = exc_info[1]
+        if traceback:
+            text += "\n" + traceback
         return RecordSnapshot(
             self.mapper, attrs, source, message, text, exception, context.snapshot()
         )

@@ -1,0 +1,106 @@
+"""loguru: `loguru_sink` turns loguru's records into the events `PostHogHandler` makes.
+
+Needs the extra ``analyticskit-posthog[loguru]``::
+
+    from loguru import logger
+    logger.add(analyticskit.loguru_sink(sources={"myapp.auth": "auth"}), level="INFO")
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import _diagnostics, _extras
+from ._front_end import FrontEnd, exc_info_of, parse_front_end_options
+from ._record_to_event import RESERVED, RecordSnapshot
+from .analytics import Analytics
+from .stats import Stats
+
+__all__ = ["LoguruSink", "loguru_sink"]
+
+
+class LoguruSink:
+    """A loguru sink (a callable taking loguru's message) made by `loguru_sink`."""
+
+    def __init__(self, level: int | str, options: dict[str, Any]) -> None:
+        _extras.require("loguru", "loguru")
+        parsed = parse_front_end_options(level, options)
+        self._front = FrontEnd(parsed)
+        self._level = parsed.level
+
+    @property
+    def analytics(self) -> Analytics:
+        """The `Analytics` object this sink delivers through."""
+        return self._front.analytics
+
+    def stats(self) -> Stats:
+        """The counters of the `Analytics` object this sink delivers through."""
+        return self._front.analytics.stats()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` seconds for what was captured to be delivered."""
+        return self._front.analytics.flush(timeout)
+
+    def __call__(self, message: Any) -> None:
+        """Queue the event of one loguru message (a str with a ``record`` dict)."""
+        try:
+            record: dict[str, Any] = message.record
+            if record["level"].no >= self._level:
+                self._front.emit(record["name"] or "loguru", self._snapshot, record)
+        except Exception as error:
+            _diagnostics.report_once(
+                "loguru-emit",
+                f"the loguru sink could not queue an event ({error!r}); it is counted as"
+                " dropped (invalid). Reported once.",
+            )
+
+    def _snapshot(self, record: dict[str, Any], source: str) -> RecordSnapshot:
+        attrs = dict(record["extra"])
+        for key in RESERVED.intersection(attrs):
+            attrs[f"{key}_"] = attrs.pop(key)
+        level = record["level"]
+        attrs.update(
+            # loguru keeps no template, only the formatted message: an empty one makes
+            # the id come from the message with its variable parts removed.
+            msg="",
+            args=(),
+            levelno=level.no,
+            levelname=level.name,
+            name=record["name"] or "loguru",
+            module=record["module"],
+            funcName=record["function"],
+            lineno=record["line"],
+            created=record["time"].timestamp(),
+        )
+        exception = record["exception"]
+        exc_info = exc_info_of(tuple(exception)) if exception is not None else None
+        return self._front.foreign_snapshot(attrs, source, record["message"], exc_info)
+
+
+def loguru_sink(level: int | str = logging.NOTSET, **options: Any) -> LoguruSink:
+    """A loguru sink that turns each record into the AnalyticsKit event
+    `analyticskit.PostHogHandler` would make of the same stdlib record::
+
+        logger.add(analyticskit.loguru_sink(), level="INFO")
+
+    ``extra`` (from ``logger.bind(...)``, ``logger.contextualize(...)`` and
+    keyword arguments) plays the part of stdlib's ``extra``: ``source``,
+    ``uid``/``user_id``, ``event_type``, ``relevancy``, ``id``,
+    ``long_description``; other keys become properties. loguru's levels keep
+    their numbers (its ``SUCCESS`` is 25: a ``success`` event; ``TRACE`` is 5).
+    loguru keeps no message template, so the id is the formatted message with its
+    variable parts (numbers, quoted values, paths) removed, unless ``id`` is bound.
+    The logger name, for ``sources``, is loguru's ``record["name"]`` (the module's
+    ``__name__``).
+
+    Args:
+        level: the lowest level sent, as an int or a stdlib level name (loguru's
+            own ``level=`` on ``logger.add`` filters first).
+        **options: those of `analyticskit.PostHogHandler`.
+
+    Raises:
+        ImportError: loguru is not installed (names the extra to install).
+        TypeError, ValueError: a bad or unknown option, naming it.
+    """
+    return LoguruSink(level, options)

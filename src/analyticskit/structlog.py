@@ -1,0 +1,141 @@
+"""structlog: `PostHogProcessor` turns event dicts into the events `PostHogHandler` makes.
+
+Needs the extra ``analyticskit-posthog[structlog]``. Put the processor in the
+chain before the renderer (and after ``structlog.contextvars.merge_contextvars``,
+so bound keys such as ``uid`` reach it); it passes each event dict on unchanged::
+
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        PostHogProcessor(level="INFO", sources={"myapp.auth": "auth"}),
+        structlog.dev.ConsoleRenderer(),
+    ])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from . import _diagnostics, _extras
+from ._front_end import FrontEnd, exc_info_of, parse_front_end_options
+from ._levels import level_number
+from ._record_to_event import RESERVED, RecordSnapshot
+from .analytics import Analytics
+from .stats import Stats
+
+_extras.require("structlog", "structlog")
+
+__all__ = ["PostHogProcessor"]
+
+# structlog's method names that are not logging's level names.
+_METHOD_LEVELS = {
+    "warn": logging.WARNING,
+    "exception": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "msg": logging.INFO,
+    "log": logging.INFO,
+}
+# Keys structlog's own processors add, read here rather than sent as properties.
+_CALLSITE = ("module", "func_name", "lineno")
+_CONSUMED = ("event", "level", "logger", "exc_info", "exception", *_CALLSITE)
+
+
+class PostHogProcessor:
+    """A structlog processor: each event dict at or above ``level`` becomes the
+    AnalyticsKit event `analyticskit.PostHogHandler` would make of the same record.
+
+    The id comes from the ``event`` string as a template (or from an ``id`` key);
+    the ``source``, ``uid``/``user_id``, ``event_type``, ``relevancy`` and
+    ``long_description`` keys act as in ``extra``; other keys become properties;
+    ``exc_info`` (``log.exception(...)``) gives the traceback. The level is the
+    event dict's ``level`` (``structlog.processors.add_log_level``), else the
+    method's name; the logger name, for ``sources``, is the ``logger`` key
+    (``add_logger_name``), else the wrapped logger's ``name``, else ``"structlog"``.
+    ``module``, ``func_name`` and ``lineno`` (``CallsiteParameterAdder``) fill the
+    origin properties when present.
+
+    Args:
+        level: the lowest level sent, as an int or a name (default ``INFO``).
+        **options: those of `analyticskit.PostHogHandler` (``sources``,
+            ``default_source``, ``level_map``, ``include``, ``exclude``,
+            ``ignore_loggers``, ``capture_exceptions``, ``analytics``, ``api_key``,
+            ``host``, ``client``, ``max_queued``, ``shutdown_timeout``).
+
+    Raises:
+        TypeError, ValueError: a bad or unknown option, naming it.
+    """
+
+    def __init__(self, level: int | str = logging.INFO, **options: Any) -> None:
+        parsed = parse_front_end_options(level, options)
+        self._front = FrontEnd(parsed)
+        self._level = parsed.level
+        self._levels: dict[str, int] = {}
+
+    @property
+    def analytics(self) -> Analytics:
+        """The `Analytics` object this processor delivers through."""
+        return self._front.analytics
+
+    def stats(self) -> Stats:
+        """The counters of the `Analytics` object this processor delivers through."""
+        return self._front.analytics.stats()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` seconds for what was captured to be delivered."""
+        return self._front.analytics.flush(timeout)
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Queue the event dict's event if its level is high enough; return it unchanged."""
+        try:
+            level = event_dict.get("level")
+            name = level if isinstance(level, str) else method_name
+            levelno = self._levels.get(name) or self._level_of(name)
+            if levelno >= self._level:
+                name = str(event_dict.get("logger") or getattr(logger, "name", "structlog"))
+                self._front.emit(name, self._snapshot, (levelno, name, event_dict))
+        except Exception as error:
+            _diagnostics.report_once(
+                "structlog-emit",
+                f"PostHogProcessor could not queue an event ({error!r}); it is counted as"
+                " dropped (invalid). Reported once.",
+            )
+        return event_dict
+
+    def _level_of(self, name: str) -> int:
+        try:
+            number = _METHOD_LEVELS.get(name.lower()) or level_number("level", name)
+        except (TypeError, ValueError):
+            number = logging.INFO
+        self._levels[name] = number
+        return number
+
+    def _snapshot(
+        self, item: tuple[int, str, MutableMapping[str, Any]], source: str
+    ) -> RecordSnapshot:
+        levelno, name, event_dict = item
+        event = event_dict.get("event")
+        message = event if isinstance(event, str) else str(event)
+        attrs = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
+        for key in RESERVED.intersection(attrs):
+            attrs[f"{key}_"] = attrs.pop(key)
+        attrs.update(
+            msg=event,
+            args=(),
+            levelno=levelno,
+            levelname=logging.getLevelName(levelno),
+            name=name,
+            module=event_dict.get("module"),
+            funcName=event_dict.get("func_name"),
+            lineno=event_dict.get("lineno"),
+            created=time.time(),
+        )
+        # After structlog's format_exc_info, the traceback is the "exception" string.
+        formatted = event_dict.get("exception")
+        traceback = formatted if isinstance(formatted, str) else None
+        exc_info = exc_info_of(event_dict.get("exc_info"))
+        return self._front.foreign_snapshot(attrs, source, message, exc_info, traceback)
