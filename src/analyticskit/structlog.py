@@ -50,7 +50,7 @@ class PostHogProcessor:
     The id comes from the ``event`` string as a template (or from an ``id`` key);
     the ``source``, ``uid``/``user_id``, ``event_type``, ``relevancy`` and
     ``long_description`` keys act as in ``extra``; other keys become properties;
-    ``exc_info`` (``log.exception(...)``) gives the traceback. The level is the
+    ``exc_info`` (and ``log.exception(...)``) gives the traceback. The level is the
     event dict's ``level`` (``structlog.processors.add_log_level``), else the
     method's name; the logger name, for ``sources``, is the ``logger`` key
     (``add_logger_name``), else the wrapped logger's ``name``, else ``"structlog"``.
@@ -97,7 +97,7 @@ class PostHogProcessor:
             levelno = self._levels.get(name) or self._level_of(name)
             if levelno >= self._level:
                 name = str(event_dict.get("logger") or getattr(logger, "name", "structlog"))
-                self._front.emit(name, self._snapshot, (levelno, name, event_dict))
+                self._front.emit(name, self._snapshot, (levelno, name, method_name, event_dict))
         except Exception as error:
             _diagnostics.report_once(
                 "structlog-emit",
@@ -115,9 +115,9 @@ class PostHogProcessor:
         return number
 
     def _snapshot(
-        self, item: tuple[int, str, MutableMapping[str, Any]], source: str
+        self, item: tuple[int, str, str, MutableMapping[str, Any]], source: str
     ) -> RecordSnapshot:
-        levelno, name, event_dict = item
+        levelno, name, method_name, event_dict = item
         event = event_dict.get("event")
         message = event if isinstance(event, str) else str(event)
         attrs = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
@@ -137,5 +137,6 @@ class PostHogProcessor:
         # After structlog's format_exc_info, the traceback is the "exception" string.
         formatted = event_dict.get("exception")
         traceback = formatted if isinstance(formatted, str) else None
-        exc_info = exc_info_of(event_dict.get("exc_info"))
+        # log.exception() without exc_info: the exception being handled (set_exc_info's rule).
+        exc_info = exc_info_of(event_dict.get("exc_info", method_name == "exception"))
         return self._front.foreign_snapshot(attrs, source, message, exc_info, traceback)
