@@ -14,12 +14,14 @@ import fnmatch
 import logging
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _guard, context
 from ._handler_options import HandlerOptions, parse_options
-from ._record_to_event import RecordMapper, RecordSnapshot
+from ._message import Message, Snapshot
+from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
 from .analytics import Analytics, get_analytics
 from .stats import DropReason
 
@@ -115,9 +117,7 @@ class FrontEnd:
         self.routes[name] = route
         return route
 
-    def emit(
-        self, name: str, snapshot: Callable[[Record, str], RecordSnapshot], record: Record
-    ) -> None:
+    def emit(self, name: str, snapshot: Callable[[Record, str], Snapshot], record: Record) -> None:
         """Route ``record`` of logger ``name``, check the guards and the room, and queue
         ``snapshot(record, source)``. What is not queued is counted as dropped; an
         exception is counted (``invalid``) and raised for the front-end to report."""
@@ -146,26 +146,69 @@ class FrontEnd:
 
     def foreign_snapshot(
         self,
-        attrs: dict[str, Any],
+        convert: Convert,
+        record: Any,
+        levelno: int,
+        name: str,
+        created: float,
         source: str,
-        message: str,
         exc_info: ExcInfo | None,
-        traceback: str | None = None,
-    ) -> RecordSnapshot:
-        """The snapshot of a record another logging library made: ``attrs`` carry the
-        LogRecord keys (msg, args, levelno, levelname, name, module, funcName, lineno,
-        created) and the extra keys; the long description is ``message`` with the
-        ``traceback`` given, else that of ``exc_info``."""
-        text = message
-        exception = None
-        if exc_info is not None:
-            traceback = traceback or _formatter.formatException(exc_info)
-            if self.options.capture_exceptions:
-                exception = exc_info[1]
-        if traceback:
-            text += "\n" + traceback
-        return RecordSnapshot(
-            self.mapper, attrs, source, message, text, exception, context.snapshot()
+    ) -> ForeignSnapshot:
+        """The snapshot of a record another logging library made, taken on the caller's
+        thread: ``record`` (a copy the caller will not change) waits for the worker,
+        where ``convert`` reads it (`ForeignSnapshot.to_message`)."""
+        return ForeignSnapshot(
+            self, convert, record, levelno, name, created, source, exc_info, context.snapshot()
+        )
+
+
+# What a front-end's record gives the worker: its extra keys (a dict of its own), its
+# origin (msg, module, funcName, lineno: the template and where it was logged), the
+# message, and the traceback text when it comes formatted already.
+Origin = tuple[object, object, object, object]
+Convert = Callable[[Any], tuple[dict[str, Any], Origin, str, str | None]]
+
+
+@dataclass(slots=True)
+class ForeignSnapshot:
+    """A structlog or loguru record as the caller's thread left it; on the worker it
+    becomes the `RecordSnapshot` the stdlib handler makes, and its event."""
+
+    front: FrontEnd
+    convert: Convert
+    record: Any
+    levelno: int
+    name: str
+    created: float
+    source: str
+    exc_info: ExcInfo | None
+    caller: context.CallerContext
+
+    def to_message(self) -> Message:
+        """The event, built on the delivery worker's thread."""
+        attrs, (msg, module, function, line), message, traceback = self.convert(self.record)
+        for key in RESERVED.intersection(attrs):
+            attrs[f"{key}_"] = attrs.pop(key)  # a key named like a LogRecord attribute
+        attrs.update(
+            msg=msg,
+            args=(),
+            module=module,
+            funcName=function,
+            lineno=line,
+            levelno=self.levelno,
+            levelname=logging.getLevelName(self.levelno),
+            name=self.name,
+            created=self.created,
+        )
+        exc_info = self.exc_info
+        if exc_info is not None and traceback is None:
+            traceback = _formatter.formatException(exc_info)
+        text = f"{message}\n{traceback}" if traceback else message
+        capture = exc_info is not None and self.front.options.capture_exceptions
+        exception = exc_info[1] if capture and exc_info is not None else None
+        mapper = self.front.mapper
+        return mapper.build(
+            RecordSnapshot(mapper, attrs, self.source, message, text, exception, self.caller)
         )
 
 

@@ -12,8 +12,7 @@ import logging
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import FrontEnd, exc_info_of, parse_front_end_options
-from ._record_to_event import RESERVED, RecordSnapshot
+from ._front_end import ForeignSnapshot, FrontEnd, Origin, exc_info_of, parse_front_end_options
 from .analytics import Analytics
 from .stats import Stats
 
@@ -55,27 +54,28 @@ class LoguruSink:
                 " dropped (invalid). Reported once.",
             )
 
-    def _snapshot(self, record: dict[str, Any], source: str) -> RecordSnapshot:
-        attrs = dict(record["extra"])
-        for key in RESERVED.intersection(attrs):
-            attrs[f"{key}_"] = attrs.pop(key)
-        level = record["level"]
-        attrs.update(
-            # loguru keeps no template, only the formatted message: an empty one makes
-            # the id come from the message with its variable parts removed.
-            msg="",
-            args=(),
-            levelno=level.no,
-            levelname=level.name,
-            name=record["name"] or "loguru",
-            module=record["module"],
-            funcName=record["function"],
-            lineno=record["line"],
-            created=record["time"].timestamp(),
-        )
+    def _snapshot(self, record: dict[str, Any], source: str) -> ForeignSnapshot:
         exception = record["exception"]
-        exc_info = exc_info_of(tuple(exception)) if exception is not None else None
-        return self._front.foreign_snapshot(attrs, source, record["message"], exc_info)
+        return self._front.foreign_snapshot(
+            _convert,
+            (record, dict(record["extra"])),
+            record["level"].no,
+            record["name"] or "loguru",
+            record["time"].timestamp(),
+            source,
+            None if exception is None else exc_info_of(tuple(exception)),
+        )
+
+
+def _convert(
+    item: tuple[dict[str, Any], dict[str, Any]],
+) -> tuple[dict[str, Any], Origin, str, str | None]:
+    """On the worker: the record's extra keys, origin, message (no traceback text)."""
+    record, extras = item
+    # loguru keeps no template, only the formatted message: an empty template makes
+    # the id come from the message with its variable parts removed.
+    origin = ("", record["module"], record["function"], record["line"])
+    return extras, origin, record["message"], None
 
 
 def loguru_sink(level: int | str = logging.NOTSET, **options: Any) -> LoguruSink:

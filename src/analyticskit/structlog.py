@@ -20,9 +20,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import FrontEnd, exc_info_of, parse_front_end_options
+from ._front_end import ForeignSnapshot, FrontEnd, Origin, exc_info_of, parse_front_end_options
 from ._levels import level_number
-from ._record_to_event import RESERVED, RecordSnapshot
 from .analytics import Analytics
 from .stats import Stats
 
@@ -39,8 +38,9 @@ _METHOD_LEVELS = {
     "log": logging.INFO,
 }
 # Keys structlog's own processors add, read here rather than sent as properties.
-_CALLSITE = ("module", "func_name", "lineno")
-_CONSUMED = ("event", "level", "logger", "exc_info", "exception", *_CALLSITE)
+_CONSUMED = frozenset(
+    ("event", "level", "logger", "exc_info", "exception", "module", "func_name", "lineno")
+)
 
 
 class PostHogProcessor:
@@ -116,27 +116,32 @@ class PostHogProcessor:
 
     def _snapshot(
         self, item: tuple[int, str, str, MutableMapping[str, Any]], source: str
-    ) -> RecordSnapshot:
+    ) -> ForeignSnapshot:
         levelno, name, method_name, event_dict = item
-        event = event_dict.get("event")
-        message = event if isinstance(event, str) else str(event)
-        attrs = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
-        for key in RESERVED.intersection(attrs):
-            attrs[f"{key}_"] = attrs.pop(key)
-        attrs.update(
-            msg=event,
-            args=(),
-            levelno=levelno,
-            levelname=logging.getLevelName(levelno),
-            name=name,
-            module=event_dict.get("module"),
-            funcName=event_dict.get("func_name"),
-            lineno=event_dict.get("lineno"),
-            created=time.time(),
-        )
-        # After structlog's format_exc_info, the traceback is the "exception" string.
-        formatted = event_dict.get("exception")
-        traceback = formatted if isinstance(formatted, str) else None
         # log.exception() without exc_info: the exception being handled (set_exc_info's rule).
-        exc_info = exc_info_of(event_dict.get("exc_info", method_name == "exception"))
-        return self._front.foreign_snapshot(attrs, source, message, exc_info, traceback)
+        exc_info = event_dict.get("exc_info", method_name == "exception")
+        return self._front.foreign_snapshot(
+            _convert,
+            dict(event_dict),
+            levelno,
+            name,
+            time.time(),
+            source,
+            exc_info_of(exc_info) if exc_info else None,
+        )
+
+
+def _convert(event_dict: dict[str, Any]) -> tuple[dict[str, Any], Origin, str, str | None]:
+    """On the worker: the event dict's extra keys, origin, message and traceback text."""
+    event = event_dict.get("event")
+    origin: Origin = (
+        event,
+        event_dict.get("module"),
+        event_dict.get("func_name"),
+        event_dict.get("lineno"),
+    )
+    extras = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
+    # After structlog's format_exc_info, the traceback is the "exception" string.
+    formatted = event_dict.get("exception")
+    traceback = formatted if isinstance(formatted, str) else None
+    return extras, origin, event if isinstance(event, str) else str(event), traceback
