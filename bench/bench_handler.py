@@ -194,7 +194,7 @@ class Variant:
         key: str,
         label: str,
         handler: logging.Handler | None = None,
-        after_round: Callable[[], None] = lambda: None,
+        after_round: Callable[[], object] = lambda: None,
         *,
         call: Callable[[int], object] | None = None,
         before_round: Callable[[], None] = lambda: None,
@@ -348,7 +348,11 @@ def _front_end_variants(server: RemoteServer) -> list[Variant]:
         return lambda: added.append(logger.add(loguru_sink, level="INFO"))
 
     def remove(flush: Callable[[], object] = lambda: None) -> Callable[[], None]:
-        return lambda: (flush(), logger.remove(added.pop()), None)[-1]
+        def after_round() -> None:
+            flush()
+            logger.remove(added.pop())
+
+        return after_round
 
     variants = [
         Variant("f", "(f) structlog, no-op final processor (floor)", call=structlog_call()),
