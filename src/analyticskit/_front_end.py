@@ -23,7 +23,7 @@ from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
 from .analytics import Analytics, get_analytics
-from .stats import DropReason
+from .stats import DropReason, Stats
 
 _ROUTE_CACHE_SIZE = 4096
 _formatter = logging.Formatter()
@@ -160,6 +160,29 @@ class FrontEnd:
         return ForeignSnapshot(
             self, convert, record, levelno, name, created, source, exc_info, context.snapshot()
         )
+
+
+class OtherFrontEnd:
+    """What the structlog processor and the loguru sink share: options parsed as
+    `PostHogHandler`'s, a `FrontEnd`, and the delivery's flush and counters."""
+
+    def __init__(self, level: object, options: Mapping[str, Any]) -> None:
+        parsed = parse_front_end_options(level, options)
+        self._front = FrontEnd(parsed)
+        self._level = parsed.level
+
+    @property
+    def analytics(self) -> Analytics:
+        """The `Analytics` object this front-end delivers through."""
+        return self._front.analytics
+
+    def stats(self) -> Stats:
+        """The counters of the `Analytics` object this front-end delivers through."""
+        return self._front.analytics.stats()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` seconds for what was captured to be delivered."""
+        return self._front.analytics.flush(timeout)
 
 
 # What a front-end's record gives the worker: its extra keys (a dict of its own), its

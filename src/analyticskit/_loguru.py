@@ -12,34 +12,18 @@ import logging
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import ForeignSnapshot, FrontEnd, Origin, exc_info_of, parse_front_end_options
-from .analytics import Analytics
-from .stats import Stats
+from ._front_end import ForeignSnapshot, Origin, OtherFrontEnd, exc_info_of
 
 __all__ = ["LoguruSink", "loguru_sink"]
 
 
-class LoguruSink:
-    """A loguru sink (a callable taking loguru's message) made by `loguru_sink`."""
+class LoguruSink(OtherFrontEnd):
+    """A loguru sink (a callable taking loguru's message) made by `loguru_sink`;
+    ``flush(timeout)``, ``stats()`` and ``analytics`` as on `PostHogHandler`."""
 
     def __init__(self, level: int | str, options: dict[str, Any]) -> None:
         _extras.require("loguru", "loguru")
-        parsed = parse_front_end_options(level, options)
-        self._front = FrontEnd(parsed)
-        self._level = parsed.level
-
-    @property
-    def analytics(self) -> Analytics:
-        """The `Analytics` object this sink delivers through."""
-        return self._front.analytics
-
-    def stats(self) -> Stats:
-        """The counters of the `Analytics` object this sink delivers through."""
-        return self._front.analytics.stats()
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait up to ``timeout`` seconds for what was captured to be delivered."""
-        return self._front.analytics.flush(timeout)
+        super().__init__(level, options)
 
     def __call__(self, message: Any) -> None:
         """Queue the event of one loguru message (a str with a ``record`` dict)."""

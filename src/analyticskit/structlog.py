@@ -20,10 +20,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import ForeignSnapshot, FrontEnd, Origin, exc_info_of, parse_front_end_options
+from ._front_end import ForeignSnapshot, Origin, OtherFrontEnd, exc_info_of
 from ._levels import level_number
-from .analytics import Analytics
-from .stats import Stats
 
 _extras.require("structlog", "structlog")
 
@@ -43,7 +41,7 @@ _CONSUMED = frozenset(
 )
 
 
-class PostHogProcessor:
+class PostHogProcessor(OtherFrontEnd):
     """A structlog processor: each event dict at or above ``level`` becomes the
     AnalyticsKit event `analyticskit.PostHogHandler` would make of the same record.
 
@@ -64,28 +62,15 @@ class PostHogProcessor:
             ``ignore_loggers``, ``capture_exceptions``, ``analytics``, ``api_key``,
             ``host``, ``client``, ``max_queued``, ``shutdown_timeout``).
 
+    ``flush(timeout)``, ``stats()`` and ``analytics`` as on `PostHogHandler`.
+
     Raises:
         TypeError, ValueError: a bad or unknown option, naming it.
     """
 
     def __init__(self, level: int | str = logging.INFO, **options: Any) -> None:
-        parsed = parse_front_end_options(level, options)
-        self._front = FrontEnd(parsed)
-        self._level = parsed.level
+        super().__init__(level, options)
         self._levels: dict[str, int] = {}
-
-    @property
-    def analytics(self) -> Analytics:
-        """The `Analytics` object this processor delivers through."""
-        return self._front.analytics
-
-    def stats(self) -> Stats:
-        """The counters of the `Analytics` object this processor delivers through."""
-        return self._front.analytics.stats()
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait up to ``timeout`` seconds for what was captured to be delivered."""
-        return self._front.analytics.flush(timeout)
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
