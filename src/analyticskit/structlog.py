@@ -70,19 +70,20 @@ class PostHogProcessor(OtherFrontEnd):
 
     def __init__(self, level: int | str = logging.INFO, **options: Any) -> None:
         super().__init__(level, options)
-        self._levels: dict[str, int] = {}
+        self._levels: dict[object, int] = {}
+        self._take = self._snapshot  # one bound method, not one per call
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         """Queue the event dict's event if its level is high enough; return it unchanged."""
         try:
-            level = event_dict.get("level")
-            name = level if isinstance(level, str) else method_name
-            levelno = self._levels.get(name) or self._level_of(name)
+            level = event_dict.get("level", method_name)
+            levelno = self._levels.get(level) or self._level_of(level, method_name)
             if levelno >= self._level:
-                name = str(event_dict.get("logger") or getattr(logger, "name", "structlog"))
-                self._front.emit(name, self._snapshot, (levelno, name, method_name, event_dict))
+                name = event_dict.get("logger") or getattr(logger, "name", None) or "structlog"
+                name = name if type(name) is str else str(name)
+                self._front.emit(name, self._take, (levelno, name, method_name, event_dict))
         except Exception as error:
             _diagnostics.report_once(
                 "structlog-emit",
@@ -91,12 +92,15 @@ class PostHogProcessor(OtherFrontEnd):
             )
         return event_dict
 
-    def _level_of(self, name: str) -> int:
+    def _level_of(self, level: object, method_name: str) -> int:
+        """The number of a ``level`` key (a name; else the method's name counts), cached."""
+        name = level if isinstance(level, str) else method_name
         try:
             number = _METHOD_LEVELS.get(name.lower()) or level_number("level", name)
-        except (TypeError, ValueError):
+        except ValueError:
             number = logging.INFO
-        self._levels[name] = number
+        if isinstance(level, str):  # a key of another type is not cached
+            self._levels[level] = number
         return number
 
     def _snapshot(
