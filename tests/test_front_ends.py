@@ -555,3 +555,30 @@ def test_a_missing_extra_is_named(run_python: RunPython, blocked: str, code: str
 def test_an_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         analyticskit.no_such_name  # noqa: B018
+
+
+def test_structlog_exc_info_as_an_exception_a_tuple_or_nonsense(
+    make_analytics: MakeAnalytics, capture_server: CaptureServer
+) -> None:
+    from analyticskit.structlog import PostHogProcessor
+
+    analytics = make_analytics()
+    processor = PostHogProcessor(analytics=analytics, capture_exceptions=True)
+    assert processor.analytics is analytics
+    log = structlog_logger(processor, [])
+    try:
+        raise KeyError("k")
+    except KeyError as error:
+        caught = error
+    log.error("as an exception", exc_info=caught, marker=1)
+    log.error("as a tuple", exc_info=(KeyError, caught, caught.__traceback__), marker=2)
+    log.error("as nonsense", exc_info="yes", marker=3)
+
+    assert processor.flush(5)
+    events = capture_server.wait_for(4)
+    exceptions = [e for e in events if e["event"] == "$exception"]
+    records = {e["properties"]["marker"]: e for e in events if e["event"] != "$exception"}
+    assert len(exceptions) == 1  # the same exception, logged twice, is sent once
+    for marker in (1, 2):
+        assert "KeyError: 'k'" in records[marker]["properties"]["longDescription"]
+    assert records[3]["properties"]["longDescription"] == "as nonsense"
