@@ -10,7 +10,12 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (a) a NullHandler (the floor), (b) a StreamHandler to os.devnull, (c) a
    QueueHandler on a queue.SimpleQueue with no listener (the queue is emptied
    between rounds, untimed), (d) a naive handler calling ``posthog_client.capture()``
-   in ``emit()``, and (e) ``analyticskit.PostHogHandler`` with default settings.
+   in ``emit()``, and (e) ``analyticskit.PostHogHandler`` with default settings;
+   then the other front-ends, each against its own floor: (f) structlog with a
+   no-op final processor, (g) the same with ``analyticskit.structlog.PostHogProcessor``
+   (``log.info("user did login", user=..., uid=..., source="auth")``), (h) loguru
+   with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
+   (``logger.info("user {} did {}", ..., uid=..., source="auth")``).
    Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
    size; the variants' rounds are interleaved (shuffled) and each variant is
    flushed after its round, untimed, so no buffer fills and no variant's
@@ -180,23 +185,36 @@ def _properties(message: str, record: logging.LogRecord | None = None) -> dict[s
 
 
 class Variant:
+    """One way of logging the benchmark's record: a stdlib ``handler`` on a logger of
+    its own, or (the other front-ends) ``call(i)``; ``before_round``/``after_round``
+    run untimed around each round."""
+
     def __init__(
         self,
         key: str,
         label: str,
-        handler: logging.Handler,
-        after_round: Callable[[], None] = lambda: None,
+        handler: logging.Handler | None = None,
+        after_round: Callable[[], object] = lambda: None,
+        *,
+        call: Callable[[int], object] | None = None,
+        before_round: Callable[[], None] = lambda: None,
     ) -> None:
         self.key = key
         self.label = label
         self.handler = handler
         self.after_round = after_round
+        self.before_round = before_round
         self.logger = logging.getLogger(f"bench.{key}")
-        self.logger.handlers[:] = [handler]
+        self.logger.handlers[:] = [handler] if handler else []
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
+        self.call = call or self._stdlib_call
+        self.close: Callable[[], object] = lambda: None
         self.samples: list[float] = []  # ns per call, one per batch
         self.means: list[float] = []  # ns per call, one per round
+
+    def _stdlib_call(self, i: int) -> None:
+        self.logger.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
 
 
 def _drain(q: queue.SimpleQueue[Any]) -> None:
@@ -208,7 +226,7 @@ def _drain(q: queue.SimpleQueue[Any]) -> None:
 
 
 def _time_round(variant: Variant, record: bool, sizes: Sizes) -> None:
-    info = variant.logger.info
+    call = variant.call
     perf = time.perf_counter_ns
     samples: list[float] = []
     i = 0
@@ -217,7 +235,7 @@ def _time_round(variant: Variant, record: bool, sizes: Sizes) -> None:
         t0 = perf()
         for _ in range(sizes.batch):
             i += 1
-            info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+            call(i)
         samples.append((perf() - t0) / sizes.batch)
     elapsed = perf() - start
     if record:
@@ -272,16 +290,18 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             lambda: ak.flush(timeout=30),
         ),
         Variant(
-            "f",
-            "(f) PostHogHandler, default caps, a storm",
+            "s",
+            "(s) PostHogHandler, default caps, a storm",
             capped,
             lambda: capped.flush(timeout=30),
         ),
+        *_front_end_variants(server),
     ]
     for round_no in range(sizes.rounds + 1):
         order = variants[:]
         random.shuffle(order)
         for variant in order:
+            variant.before_round()
             gc.collect()
             _time_round(variant, record=round_no > 0, sizes=sizes)
             variant.after_round()
@@ -291,6 +311,8 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     capped.analytics.shutdown(5)
     capped.close()
     naive_client.shutdown()
+    for variant in variants:
+        variant.close()
     # Shut down before close() (which would on a background thread), so its client is
     # gone before part 2 builds another for the same key and host (the SDK warns).
     ak.analytics.shutdown(5)
@@ -301,6 +323,79 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
         "ak_stats": stats,
         "capped_stats": capped_stats,
     }
+
+
+def _noop_render(_logger: Any, _method: str, _event_dict: Any) -> str:
+    return ""
+
+
+def _front_end_variants(server: RemoteServer) -> list[Variant]:
+    """structlog and loguru, each alone (its floor) and with analyticskit's front-end."""
+    import structlog
+    from loguru import logger
+
+    import analyticskit
+    from analyticskit.structlog import PostHogProcessor
+
+    def structlog_call(*ours: Any) -> Callable[[int], object]:
+        log = structlog.wrap_logger(
+            structlog.ReturnLogger(),
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                *ours,
+                _noop_render,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=True,
+        )
+        return lambda i: log.info("user did login", user="u_42", uid=i, source="auth")
+
+    def loguru_call(i: int) -> None:
+        logger.info("user {} did {}", "u_42", "login", uid=i, source="auth")
+
+    # Its own key each: one client per key and host, or the SDK warns.
+    processor = PostHogProcessor(api_key=API_KEY + "_structlog", host=server.url)
+    sink = analyticskit.loguru_sink(api_key=API_KEY + "_loguru", host=server.url)
+    logger.remove()  # loguru's default stderr sink
+    added: list[int] = []
+
+    def add(loguru_sink: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: added.append(logger.add(loguru_sink, level="INFO"))
+
+    def remove(flush: Callable[[], object] = lambda: None) -> Callable[[], None]:
+        def after_round() -> None:
+            flush()
+            logger.remove(added.pop())
+
+        return after_round
+
+    variants = [
+        Variant("f", "(f) structlog, no-op final processor (floor)", call=structlog_call()),
+        Variant(
+            "g",
+            "(g) structlog + analyticskit PostHogProcessor",
+            call=structlog_call(processor),
+            after_round=lambda: processor.flush(30),
+        ),
+        Variant(
+            "h",
+            "(h) loguru, no-op sink (floor)",
+            call=loguru_call,
+            before_round=add(lambda _message: None),
+            after_round=remove(),
+        ),
+        Variant(
+            "i",
+            "(i) loguru + analyticskit.loguru_sink",
+            call=loguru_call,
+            before_round=add(sink),
+            after_round=remove(lambda: sink.flush(30)),
+        ),
+    ]
+    variants[1].close = lambda: processor.analytics.shutdown(5)
+    variants[3].close = lambda: sink.analytics.shutdown(5)
+    return variants
 
 
 # -- part 2 -------------------------------------------------------------------------------
@@ -489,6 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         f"With the default caps: {capped.emitted} records, {capped.sent} sent;"
         f" held back { {k: n for k, n in capped.dropped.items() if n} }"
     )
+    structlog_ratio = medians["g"] / medians["f"]
+    loguru_ratio = medians["i"] / medians["h"]
+    print("Front-ends, ours against the front-end's own floor (medians of this run):")
+    print(f"  structlog: PostHogProcessor / no-op final processor  {structlog_ratio:.2f}x")
+    print(f"  loguru: loguru_sink / no-op sink                     {loguru_ratio:.2f}x")
 
     print(
         f"\n2. End to end: {sizes.e2e_n} events to the capture server (127.0.0.1),"
@@ -537,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ratio_floor = medians["e"] / medians["a"]
-    ratio_storm = medians["f"] / medians["a"]
+    ratio_storm = medians["s"] / medians["a"]
     ratio_naive = medians["d"] / medians["e"]
     ratio_cpu = statistics.median(pair_ratios)
     worst_growth = max(growth_mb, max_growth_mb)
@@ -551,6 +651,12 @@ def main(argv: list[str] | None = None) -> int:
             worst_growth < 50,
             f"{worst_growth:.1f} MB",
         ),
+        (
+            "structlog + PostHogProcessor <= 1.5x its floor",
+            structlog_ratio <= 1.5,
+            f"{structlog_ratio:.2f}x",
+        ),
+        ("loguru + loguru_sink <= 1.5x its floor", loguru_ratio <= 1.5, f"{loguru_ratio:.2f}x"),
     ]
     print("\nTargets")
     for name, ok, value in targets:
@@ -578,9 +684,9 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     from analyticskit._record_to_event import RecordSnapshot
 
     delivery = handler.analytics.delivery
-    routes = handler._routes
-    mapper = handler._mapper
-    route = handler._route(record.name)  # fills the cache, as the first record does
+    routes = handler._front.routes
+    mapper = handler._front.mapper
+    route = handler._front.route(record.name)  # fills the cache, as the first record does
     assert isinstance(route, str), route
     snap = mapper.snapshot(record, route, handler.formatter)
 

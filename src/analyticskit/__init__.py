@@ -1,12 +1,15 @@
 """analyticskit: BackendKit's AnalyticsKit for Python, delivered to PostHog.
 
 Two doors lead in: `capture_event` (the original ``Analytics.captureEvent``) and
-`PostHogHandler`, which turns stdlib log records into the same events.
+`PostHogHandler`, which turns stdlib log records into the same events; so do
+`analyticskit.structlog.PostHogProcessor` and `loguru_sink` (optional extras).
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from ._lifecycle import shutdown_on_sigterm
 from .analytics import (
@@ -34,6 +37,23 @@ from .events import (
 from .handler import SUCCESS, PostHogHandler, install
 from .stats import DROP_REASONS, DropReason, Stats
 
+if TYPE_CHECKING:
+    from . import structlog as structlog
+    from ._loguru import LoguruSink, loguru_sink
+
+# Names whose modules import an optional extra: loaded on first use, never by the core.
+_LAZY = {"loguru_sink": "._loguru", "LoguruSink": "._loguru", "structlog": ".structlog"}
+
+
+def __getattr__(name: str) -> Any:
+    """`loguru_sink`, `LoguruSink` and the `structlog` module, imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    loaded = import_module(module, __name__)
+    return loaded if module == f".{name}" else getattr(loaded, name)
+
+
 try:
     __version__ = version("analyticskit-posthog")
 except PackageNotFoundError:  # imported from a source tree that was never installed
@@ -49,6 +69,7 @@ __all__ = [
     "DropReason",
     "EventData",
     "EventType",
+    "LoguruSink",
     "PostHogHandler",
     "Relevancy",
     "Settings",
@@ -61,6 +82,7 @@ __all__ = [
     "flush",
     "get_analytics",
     "install",
+    "loguru_sink",
     "register_source",
     "registered_sources",
     "reset_user",

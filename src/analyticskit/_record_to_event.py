@@ -42,6 +42,8 @@ _EXTRA_USERS = ("uid", "user_id")
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
+#: LogRecord's own attribute names: never extra keys (the other front-ends rename such keys).
+RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 

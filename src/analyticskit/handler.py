@@ -9,7 +9,6 @@ builds the event (`_record_to_event`) and hands it to the SDK.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -17,40 +16,19 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard
+from . import _diagnostics
+from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend, Snapshot
-from ._record_to_event import RecordMapper, RecordSnapshot
+from ._record_to_event import RecordSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
-from .analytics import Analytics, get_analytics
+from .analytics import Analytics
 from .stats import DropReason, Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
-_ROUTE_CACHE_SIZE = 4096
 _install_lock = threading.Lock()
-
-
-class _Skip:
-    """A cached routing decision to drop a logger's records, and why."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: DropReason) -> None:
-        self.reason: DropReason = reason
-
-
-_SKIP_RECURSION = _Skip("recursion")
-_SKIP_FILTERED = _Skip("filtered")
-
-
-def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
-    # A plain name matches the logger and its children; a glob uses fnmatch.
-    return any(
-        fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
-        for p in patterns
-    )
 
 
 class PostHogHandler(logging.Handler):
@@ -147,93 +125,42 @@ class PostHogHandler(logging.Handler):
             sample_levels=sample_levels,
             sample_loggers=sample_loggers,
         )
-        self._options = options
-        self._mapper = RecordMapper(
-            options.level_rules, options.capture_exceptions, options.before_send
-        )
         self._volume = RecordVolume.create(
             options.rate_limit,
             options.dedupe_window,
             options.sample_levels,
             options.sample_loggers,
         )
-        self._ticking: object = None  # the delivery that polls this handler's summaries
-        self._routes: dict[str, str | _Skip] = {}
+        self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
         self._closing: threading.Thread | None = None
-        own = options.connection.own
-        # None: the shared default, looked up on each record, so that a later
-        # analyticskit.configure() applies to this handler too.
-        self._analytics = Analytics(**own) if own else options.connection.analytics
-        self._owns_analytics = bool(own)
         super().__init__(options.level)
 
     @property
     def capture_exceptions(self) -> bool:
         """Whether records' exceptions also go to PostHog Error Tracking."""
-        return self._options.capture_exceptions
+        return self._front.options.capture_exceptions
 
     @property
     def analytics(self) -> Analytics:
         """The `Analytics` object this handler delivers through."""
-        return self._analytics or get_analytics()
+        return self._front.analytics
 
-    def _route(self, name: str) -> str | _Skip:
-        """The source for a logger's records, or why they are dropped (cached per name)."""
-        options = self._options
-        route: str | _Skip
-        if _guard.matches(name, options.ignored):
-            route = _SKIP_RECURSION
-        elif (options.include and not _name_matches(name, options.include)) or (
-            options.exclude and _name_matches(name, options.exclude)
-        ):
-            route = _SKIP_FILTERED
-        else:
-            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
-            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
-        if len(self._routes) >= _ROUTE_CACHE_SIZE:
-            self._routes.clear()
-        self._routes[name] = route
-        return route
+    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
+        return self._front.mapper.snapshot(record, source, self.formatter)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        """Snapshot the record for the delivery worker. Never raises into the caller;
-        a record that fails here is counted as dropped (``invalid``)."""
-        delivery = None
-        try:
-            delivery = (self._analytics or get_analytics()).delivery
-            route = self._routes.get(record.name) or self._route(record.name)
-            if isinstance(route, _Skip):
-                delivery.drop(route.reason)
-                return
-            refusal = delivery.refusal()
-            if refusal is not None:  # full or closed: skip the snapshot
-                delivery.drop(refusal)
-                return
-            if not _guard.enter():
-                delivery.drop("recursion")
-                return
-            try:
-                volume = self._volume
-                if volume is None:
-                    delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
-                    return
-                message = _message_of(record)
-                held = volume.hold(record, message)
-                if held is not None:
-                    delivery.drop(held)
-                    return
-                snapshot = self._mapper.snapshot(record, route, self.formatter, message)
-                volume.sent(record, message, snapshot)
-                if self._ticking is not delivery:
-                    self._ticking = delivery
-                    delivery.add_ticker(self._due_summaries)
-                delivery.enqueue(snapshot)
-            finally:
-                _guard.leave()
-        except Exception:
-            if delivery is not None:
-                delivery.drop("invalid")
-            self.handleError(record)
+    def _snapshot_or_hold(
+        self, record: logging.LogRecord, source: str
+    ) -> RecordSnapshot | DropReason:
+        """The snapshot, or why the volume control holds the record back."""
+        volume = self._volume
+        assert volume is not None
+        message = _message_of(record)
+        held = volume.hold(record, message)
+        if held is not None:
+            return held
+        snapshot = self._front.mapper.snapshot(record, source, self.formatter, message)
+        volume.sent(record, message, snapshot)
+        return snapshot
 
     def _due_summaries(self, everything: bool) -> list[Snapshot]:
         """The events that sum up records held back as duplicates, for ended windows."""
@@ -244,6 +171,15 @@ class PostHogHandler(logging.Handler):
             for sample, count, first, last in self._volume.due(everything)
             if isinstance(sample, RecordSnapshot)
         ]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Snapshot the record for the delivery worker. Never raises into the caller;
+        a record that fails here is counted as dropped (``invalid``)."""
+        try:
+            snapshot = self._snapshot if self._volume is None else self._snapshot_or_hold
+            self._front.emit(record.name, snapshot, record)
+        except Exception:
+            self.handleError(record)
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
@@ -268,7 +204,7 @@ class PostHogHandler(logging.Handler):
         thread, within its deadline, so ``dictConfig`` is never stalled; the
         interpreter waits for that thread at exit."""
         try:
-            if self._owns_analytics and self._closing is None:
+            if self._front.owns_analytics and self._closing is None:
                 self._closing = threading.Thread(
                     target=self.analytics.shutdown, name="analyticskit-close", daemon=False
                 )
