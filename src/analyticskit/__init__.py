@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._lifecycle import shutdown_on_sigterm
+from ._message import Message
 from .analytics import (
     Analytics,
     capture_event,
@@ -32,6 +33,7 @@ from .events import (
     registered_sources,
 )
 from .handler import SUCCESS, PostHogHandler, install
+from .sinks import LocalSink, LossReport, PostHogSink, Sink
 from .stats import DROP_REASONS, DropReason, Stats
 
 try:
@@ -49,9 +51,14 @@ __all__ = [
     "DropReason",
     "EventData",
     "EventType",
+    "LocalSink",
+    "LossReport",
+    "Message",
     "PostHogHandler",
+    "PostHogSink",
     "Relevancy",
     "Settings",
+    "Sink",
     "Source",
     "Stats",
     "bind_user",

@@ -55,6 +55,7 @@ def parse_options(
     capture_exceptions: object,
     max_queued: object,
     shutdown_timeout: object,
+    sink: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
@@ -75,6 +76,7 @@ def parse_options(
                 "client": _plain(client),
                 "max_queued": max_queued,
                 "shutdown_timeout": shutdown_timeout,
+                "sink": _plain(sink),
             },
         ),
     )

@@ -18,7 +18,7 @@ from ._delivery import Delivery
 from ._validate import check, positive_problem
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
-from .sinks import LocalSink, PostHogSink, Sink
+from .sinks import LocalSink, PostHogSink, Sink, check_sink
 from .stats import Stats
 
 __all__ = [
@@ -48,6 +48,9 @@ class Analytics:
             together; past it new events are dropped and counted.
         shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
             delivery before counting what is left as dropped.
+        sink: deliver to this `Sink` instead (``api_key``, ``host`` and
+            ``client`` must then be None), with the same buffer, counters and
+            deadlines: e.g. `analyticskit.testing.MemorySink`.
     """
 
     def __init__(
@@ -58,11 +61,13 @@ class Analytics:
         client: posthog.Posthog | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        sink: Sink | None = None,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
-        sink: Sink
-        if client is not None:
+        if sink is not None:
+            check_sink(sink, api_key=api_key, host=host, client=client)
+        elif client is not None:
             if not isinstance(client, posthog.Posthog):
                 raise TypeError(f"client must be a posthog.Posthog, got {type(client).__name__}")
             sink = PostHogSink(client)
@@ -180,24 +185,34 @@ def configure(
     client: posthog.Posthog | None = None,
     max_queued: int = DEFAULT_MAX_QUEUED,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    sink: Sink | None = None,
 ) -> Analytics:
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
     A previous default instance is shut down first (within its own deadline).
     """
-    global _default
     instance = Analytics(
         api_key=api_key,
         host=host,
         client=client,
         max_queued=max_queued,
         shutdown_timeout=shutdown_timeout,
+        sink=sink,
     )
-    with _default_lock:
-        previous, _default = _default, instance
+    previous = swap_default(instance)
     if previous is not None:
         previous.shutdown()
     return instance
+
+
+def swap_default(instance: Analytics | None) -> Analytics | None:
+    """Make ``instance`` the default (None: the next use builds one from the
+    environment) and return the previous default, left running. For
+    `analyticskit.testing.capture_events`; applications use `configure`."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, instance
+    return previous
 
 
 def capture_event(

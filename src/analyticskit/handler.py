@@ -22,6 +22,7 @@ from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._record_to_event import RecordMapper
 from .analytics import Analytics, get_analytics
+from .sinks import Sink
 from .stats import DropReason, Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
@@ -77,6 +78,9 @@ class PostHogHandler(logging.Handler):
             Tracking (one ``$exception`` each, linked by ``exception_uuid``).
         max_queued, shutdown_timeout: as for `Analytics`; given without a
             connection argument, they too give the handler its own delivery.
+        sink: deliver to this `Sink` (through a delivery of the handler's own,
+            closed with it) instead of PostHog; not with ``api_key``, ``host``,
+            ``client`` or ``analytics``.
 
     Raises:
         TypeError, ValueError: a bad option, naming it, its value and what is allowed.
@@ -99,6 +103,7 @@ class PostHogHandler(logging.Handler):
         capture_exceptions: bool = False,
         max_queued: int | None = None,
         shutdown_timeout: float | None = None,
+        sink: Sink | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -118,6 +123,7 @@ class PostHogHandler(logging.Handler):
             capture_exceptions=capture_exceptions,
             max_queued=max_queued,
             shutdown_timeout=shutdown_timeout,
+            sink=sink,
         )
         self._options = options
         self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
