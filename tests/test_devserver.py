@@ -21,6 +21,7 @@ import requests
 
 import analyticskit
 from analyticskit._devserver import DevServer
+from analyticskit.cli import main
 from helpers import SEED, SEED_WIRE
 
 
@@ -210,20 +211,26 @@ def test_dev_command_prints_what_to_set_and_serves(tmp_path: Path) -> None:
         ([], "required: COMMAND"),
     ],
 )
-def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str) -> None:
-    result = _run_cli(*args)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
+def test_bad_arguments_exit_2_with_a_message(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, err
 
 
-def test_dev_on_a_busy_port_or_a_bad_database(dev: DevServer, tmp_path: Path) -> None:
+def test_dev_on_a_busy_port_or_a_bad_database(
+    dev: DevServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = dev.url.rsplit(":", 1)[1]
-    result = _run_cli("dev", "--port", port)
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert main(["dev", "--port", port]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     not_a_db = tmp_path / "notes.txt"
     not_a_db.write_text("hello, this is not SQLite at all" * 10)
-    result = _run_cli("dev", "--port", "0", "--db", str(not_a_db))
-    assert result.returncode == 1 and "cannot open the database" in result.stderr
+    assert main(["dev", "--port", "0", "--db", str(not_a_db)]) == 1
+    assert "cannot open the database" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [[], ["dev"], ["check"]])

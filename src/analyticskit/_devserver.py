@@ -51,8 +51,12 @@ class EventStore:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False)
-        with self._lock, self._db:
-            self._db.execute(_SCHEMA)
+        try:
+            with self._lock, self._db:
+                self._db.execute(_SCHEMA)
+        except BaseException:
+            self._db.close()  # not a database: say so, leave nothing open
+            raise
 
     def add(self, events: list[dict[str, Any]]) -> None:
         """Store one accepted batch (in one transaction)."""
