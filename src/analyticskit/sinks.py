@@ -76,9 +76,9 @@ class Sink(Protocol):
     """Where an `Analytics` object's events leave the process.
 
     The delivery engine (its bounded buffer, worker thread, counters and
-    deadlines) calls these methods; every method but ``attach`` runs on its
-    worker thread or in ``flush``/``shutdown``, never on the thread that captured
-    the event. A `Message` has the event's name, distinct id (None: personless),
+    deadlines) calls these methods: ``warm_up`` and ``send`` on its worker
+    thread, never on the thread that captured the event; ``flush`` and ``close``
+    in ``flush``/``shutdown``; ``pending`` from any thread (keep it cheap). A `Message` has the event's name, distinct id (None: personless),
     JSON-safe properties, timestamp and uuid.
 
     ``send`` returns how many events it took (0 counts the event as dropped); an
