@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -237,3 +238,30 @@ def test_dev_on_a_busy_port_or_a_bad_database(
 def test_help_on_each_command(command: list[str]) -> None:
     result = _run_cli(*command, "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: analyticskit")
+
+
+def test_chunked_body_is_accepted(dev: DevServer) -> None:
+    body = _batch(GOOD)
+    chunks = iter([body[:10], body[10:]])
+    answer = requests.post(dev.url + "/batch/", data=chunks, timeout=5)  # chunked
+    assert answer.status_code == 200
+    assert [e["event"] for e in _events(dev)] == ["x"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Content-Length: 30000000\r\n",
+        "Transfer-Encoding: chunked\r\n\r\n1400001\r\n",
+        "Content-Length: lots\r\n",
+    ],
+    ids=["length", "chunk", "not-a-number"],
+)
+def test_oversized_or_malformed_bodies_are_refused_unread(dev: DevServer, headers: str) -> None:
+    host, port = dev.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /batch/ HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        status_line = sock.makefile("rb").readline()
+    status = 400 if "lots" in headers else 413
+    assert status_line.startswith(f"HTTP/1.0 {status}".encode()), status_line
+    assert requests.get(dev.url + "/api/events", timeout=5).json() == {"events": []}
