@@ -224,3 +224,16 @@ def test_local_sink_writes_one_strict_json_line_per_event(
     assert props["controls"] == STRANGE["controls"]
     assert props["nested"] == {"deep": [None, "m\u2028n"]}
     assert _strict(lines[1])["distinct_id"] == "u2"
+
+
+def test_shutdown_deadline_holds_with_a_sink_stuck_in_send() -> None:
+    sink = ListSink()
+    sink.gate.clear()  # send() blocks (up to 10 s) on the worker
+    analytics = Analytics(sink=sink)
+    for _ in range(3):
+        analytics.capture_event(SEED)
+    analytics.delivery.wake()
+    stats = analytics.shutdown(0.3)  # returns at its deadline, not when send() does
+    assert stats.dropped["timeout"] >= 2
+    assert stats.emitted == stats.sent + stats.failed + stats.pending + stats.dropped_total
+    sink.gate.set()

@@ -78,19 +78,20 @@ class Sink(Protocol):
     The delivery engine (its bounded buffer, worker thread, counters and
     deadlines) calls these methods: ``warm_up`` and ``send`` on its worker
     thread, never on the thread that captured the event; ``flush`` and ``close``
-    in ``flush``/``shutdown``; ``pending`` from any thread (keep it cheap). A `Message` has the event's name, distinct id (None: personless),
-    JSON-safe properties, timestamp and uuid.
+    in ``flush``/``shutdown``; ``pending`` from any thread (keep it cheap). A
+    `Message` has the event's name, distinct id (None: personless), JSON-safe
+    properties, timestamp and uuid.
 
     ``send`` returns how many events it took (0 counts the event as dropped); an
     exception it raises counts the event as ``invalid``. Events a sink takes and
     later fails to deliver are reported through the function given to ``attach``
     (``report("failed", n)`` or ``report("rejected", n)``), so that the counters
     balance. ``pending`` lets ``flush`` and the memory bound see what the sink
-    still holds.
+    still holds. ``flush`` and ``close`` must return within their ``timeout``: the
+    engine's deadlines hold around a ``send`` that blocks, not inside them.
     """
 
     #: Named in diagnostics and ``repr``, e.g. ``"PostHog at https://..."``.
-
     description: str
 
     def attach(self, report: LossReport) -> None:
