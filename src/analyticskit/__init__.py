@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._lifecycle import shutdown_on_sigterm
+from ._message import Message
 from .analytics import (
     Analytics,
     capture_event,
@@ -35,6 +36,7 @@ from .events import (
     registered_sources,
 )
 from .handler import SUCCESS, PostHogHandler, install
+from .sinks import LocalSink, LossReport, PostHogSink, Sink
 from .stats import DROP_REASONS, DropReason, Stats
 
 if TYPE_CHECKING:
@@ -69,10 +71,15 @@ __all__ = [
     "DropReason",
     "EventData",
     "EventType",
+    "LocalSink",
     "LoguruSink",
+    "LossReport",
+    "Message",
     "PostHogHandler",
+    "PostHogSink",
     "Relevancy",
     "Settings",
+    "Sink",
     "Source",
     "Stats",
     "bind_user",

@@ -70,6 +70,7 @@ def parse_options(
     dedupe_window: object = DEFAULT_DEDUPE_WINDOW,
     sample_levels: object = None,
     sample_loggers: object = None,
+    sink: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
@@ -99,6 +100,7 @@ def parse_options(
                 "scrub": scrub,
                 "scrub_keys": _plain(scrub_keys),
                 "scrub_patterns": _plain(scrub_patterns),
+                "sink": _plain(sink),
             },
         ),
         before_send=before_send,

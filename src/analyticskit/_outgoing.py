@@ -12,6 +12,7 @@ returned as a drop reason, for the delivery engine to count.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -59,9 +60,13 @@ class _Walk:
     def value(self, value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
             return self.text(value)
-        if value is None or isinstance(value, (bool, float)):
+        if value is None or isinstance(value, bool):
             self.size += 8
             return value
+        if isinstance(value, float):
+            self.size += 24
+            # JSON has no NaN or Infinity: null, as the posthog SDK sends them.
+            return value if math.isfinite(value) else None
         if isinstance(value, int):
             self.size += 24
             return value if value.bit_length() <= MAX_INT_BITS else _big_int(value)

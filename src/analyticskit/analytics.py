@@ -23,7 +23,7 @@ from ._validate import bool_problem, check, describe, positive_problem
 from ._volume import RateLimiter, parse_rate_limit
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
-from .sinks import LocalSink, PostHogSink, Sink
+from .sinks import LocalSink, PostHogSink, Sink, check_sink
 from .stats import Stats
 
 __all__ = [
@@ -64,6 +64,9 @@ class Analytics:
         rate_limit: a cap per event name on `capture_event` (off by default):
             ``True`` for 100 at once then 5 a second, or
             ``{"burst": 100, "per_second": 5}``.
+        sink: deliver to this `Sink` instead (``api_key``, ``host`` and
+            ``client`` must then be None), with the same buffer, counters and
+            deadlines: e.g. `analyticskit.testing.MemorySink`.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class Analytics:
         scrub_patterns: Iterable[str | Pattern[str]] | None = None,
         before_send: BeforeSend | None = None,
         rate_limit: bool | Mapping[str, float] | None = None,
+        sink: Sink | None = None,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
@@ -87,8 +91,9 @@ class Analytics:
             raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
         limit = parse_rate_limit("rate_limit", rate_limit, None)
         self._rate = RateLimiter(limit) if limit else None
-        sink: Sink
-        if client is not None:
+        if sink is not None:
+            check_sink(sink, api_key=api_key, host=host, client=client)
+        elif client is not None:
             if not isinstance(client, posthog.Posthog):
                 raise TypeError(f"client must be a posthog.Posthog, got {type(client).__name__}")
             sink = PostHogSink(client)
@@ -237,12 +242,12 @@ def configure(
     scrub_patterns: Iterable[str | Pattern[str]] | None = None,
     before_send: BeforeSend | None = None,
     rate_limit: bool | Mapping[str, float] | None = None,
+    sink: Sink | None = None,
 ) -> Analytics:
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
     A previous default instance is shut down first (within its own deadline).
     """
-    global _default
     instance = Analytics(
         api_key=api_key,
         host=host,
@@ -254,12 +259,22 @@ def configure(
         scrub_patterns=scrub_patterns,
         before_send=before_send,
         rate_limit=rate_limit,
+        sink=sink,
     )
-    with _default_lock:
-        previous, _default = _default, instance
+    previous = swap_default(instance)
     if previous is not None:
         previous.shutdown()
     return instance
+
+
+def swap_default(instance: Analytics | None) -> Analytics | None:
+    """Make ``instance`` the default (None: the next use builds one from the
+    environment) and return the previous default, left running. For
+    `analyticskit.testing.capture_events`; applications use `configure`."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, instance
+    return previous
 
 
 def capture_event(

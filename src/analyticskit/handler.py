@@ -24,6 +24,7 @@ from ._message import BeforeSend, Snapshot
 from ._record_to_event import RecordSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics
+from .sinks import Sink
 from .stats import DropReason, Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
@@ -67,6 +68,9 @@ class PostHogHandler(logging.Handler):
             window's end (default 1.0; 0 turns it off).
         sample_levels, sample_loggers: sampling rates by level name or logger
             (prefix), e.g. ``{"DEBUG": 0.1}``; off unless set.
+        sink: deliver to this `Sink` (through a delivery of the handler's own,
+            closed with it) instead of PostHog; not with ``api_key``, ``host``,
+            ``client`` or ``analytics``.
 
     Raises:
         TypeError, ValueError: a bad option, naming it, its value and what is allowed.
@@ -97,6 +101,7 @@ class PostHogHandler(logging.Handler):
         dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
         sample_levels: Mapping[str, float] | None = None,
         sample_loggers: Mapping[str, float] | None = None,
+        sink: Sink | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -124,6 +129,7 @@ class PostHogHandler(logging.Handler):
             dedupe_window=dedupe_window,
             sample_levels=sample_levels,
             sample_loggers=sample_loggers,
+            sink=sink,
         )
         self._volume = RecordVolume.create(
             options.rate_limit,
