@@ -83,10 +83,17 @@ class _Walk:
         out: dict[str, Any] = {}
         scrubber = self.scrubber
         for raw_key, item in value.items():
-            key = self.key(raw_key)
+            # The common cases inline (this runs for every property of every event).
+            if type(raw_key) is str and len(raw_key) <= MAX_KEY_CHARS and raw_key.isascii():
+                key = raw_key
+                self.size += len(key) + 4
+            else:
+                key = self.key(raw_key)
             if scrubber is not None and scrubber.is_secret_key(key):
                 self.size += len(MASK)
                 out[key] = MASK
+            elif type(item) is str:
+                out[key] = self.text(item)
             else:
                 out[key] = self.value(item, depth)
         return out
@@ -100,6 +107,9 @@ class _Walk:
         return text
 
     def text(self, value: str) -> str:
+        if len(value) < 8 and value.isascii():  # nothing to cut or mask
+            self.size += len(value) + 2
+            return value
         if len(value) > self.cap:
             cut = len(value) - self.cap
             self.cut += cut
@@ -138,8 +148,10 @@ class Outgoing:
         properties = self._clean(message.properties)
         if properties is None:
             return "too_large"
-        message = replace(message, properties=properties)
-        hooks = [*message.before_send, *((self.before_send,) if self.before_send else ())]
+        hooks = message.before_send
+        if self.before_send is not None:
+            hooks = (*hooks, self.before_send)
+        message = _with_properties(message, properties)
         if not hooks:
             return message
         for hook in hooks:
@@ -149,7 +161,7 @@ class Outgoing:
             message = edited
         # A hook may have added anything: the caps apply to what it returned.
         properties = self._clean(message.properties)
-        return "too_large" if properties is None else replace(message, properties=properties)
+        return "too_large" if properties is None else _with_properties(message, properties)
 
     def _clean(self, properties: Mapping[str, Any]) -> dict[str, Any] | None:
         cap = MAX_STRING_CHARS
@@ -174,6 +186,19 @@ class Outgoing:
                 f" size limit; an event lost {walk.cut} characters so. Reported once.",
             )
         return cleaned
+
+
+def _with_properties(message: Message, properties: dict[str, Any]) -> Message:
+    # What dataclasses.replace does, at a quarter of its cost (once per event).
+    return Message(
+        message.name,
+        message.distinct_id,
+        properties,
+        message.timestamp,
+        message.uuid,
+        message.exception,
+        message.before_send,
+    )
 
 
 def _renamed(properties: dict[str, Any]) -> dict[str, Any]:

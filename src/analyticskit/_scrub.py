@@ -52,6 +52,10 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
 )
 """Regular expressions whose matches are masked in every string value."""
 
+# Text in which none of these occurs (in lower case) cannot match a default pattern:
+# most strings are checked with a few substring tests, not seven regular expressions.
+_DEFAULT_TRIGGERS = ("bearer", "basic", "ph", "eyj", "akia", "asia", "private key", "=", "://")
+
 _SHORTEST = 8  # no credential pattern matches fewer characters
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -63,18 +67,6 @@ def _normalized(key: str) -> str:
 
 def _words(key: str) -> set[str]:
     return set(_SPLIT.split(_CAMEL.sub("_", key).lower()))
-
-
-def _searchable(pattern: Pattern[str]) -> str:
-    """The pattern as a part of one alternation: inline flags scoped, groups unnamed."""
-    source = pattern.pattern.replace("(?P<keep>", "(?:")
-    flags = ""
-    if pattern.flags & re.IGNORECASE:
-        flags += "i"
-    if pattern.flags & re.DOTALL:
-        flags += "s"
-    source = re.sub(r"^\(\?[a-zA-Z]+\)", "", source)
-    return f"(?{flags}:{source})" if flags else f"(?:{source})"
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -93,12 +85,16 @@ class Scrubber:
         names = {_normalized(k) for k in keys if _normalized(k)}
         self._anywhere = tuple(sorted(n for n in names if len(n) >= 6))
         self._words = frozenset(n for n in names if len(n) < 6)
-        self._patterns = [p if isinstance(p, Pattern) else re.compile(p) for p in patterns]
-        # One pass finds whether a string holds anything to mask (most hold nothing);
-        # then each pattern masks its part, keeping its group "keep" (a scheme, a key=).
-        self._any: Pattern[str] | None = (
-            re.compile("|".join(_searchable(p) for p in self._patterns)) if self._patterns else None
-        )
+        patterns = list(patterns)
+        # The default patterns run only on text holding one of their triggers; a
+        # pattern of the user's runs on every string. Each masks its matches, keeping
+        # its group "keep" (a scheme, a "key=").
+        self._defaults = [re.compile(p) for p in patterns if p in DEFAULT_PATTERNS]
+        self._others = [
+            p if isinstance(p, Pattern) else re.compile(p)
+            for p in patterns
+            if p not in DEFAULT_PATTERNS
+        ]
         self._secret_keys: dict[str, bool] = {}
 
     def is_secret_key(self, key: str) -> bool:
@@ -116,9 +112,14 @@ class Scrubber:
 
     def text(self, value: str) -> str:
         """``value`` with every credential-shaped part masked."""
-        if self._any is None or len(value) < _SHORTEST or self._any.search(value) is None:
-            return value
-        for pattern in self._patterns:
+        if self._defaults and len(value) >= _SHORTEST:
+            lower = value.lower()
+            for trigger in _DEFAULT_TRIGGERS:
+                if trigger in lower:
+                    for pattern in self._defaults:
+                        value = pattern.sub(_mask, value)
+                    break
+        for pattern in self._others:
             value = pattern.sub(_mask, value)
         return value
 
