@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _guard, context
+from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
@@ -158,20 +159,23 @@ class FrontEnd:
                 delivery.drop("recursion")
                 return
             try:
-                item = snapshot(record, route)
-                if isinstance(item, str):
-                    delivery.drop(item)
-                    return
-                if self.summaries is not None and self._ticking is not delivery:
-                    self._ticking = delivery
-                    delivery.add_ticker(self.summaries)
-                delivery.enqueue(item)
+                self._queue(delivery, snapshot(record, route))
             finally:
                 _guard.leave()
         except Exception:
             if delivery is not None:
                 delivery.drop("invalid")
             raise
+
+    def _queue(self, delivery: Delivery, item: Snapshot | DropReason) -> None:
+        """Queue ``item``, or count why it was held back."""
+        if isinstance(item, str):
+            delivery.drop(item)
+            return
+        if self.summaries is not None and self._ticking is not delivery:
+            self._ticking = delivery  # summaries are polled by the delivery in use
+            delivery.add_ticker(self.summaries)
+        delivery.enqueue(item)
 
     def foreign_snapshot(
         self,
