@@ -56,6 +56,7 @@ class _Walk:
         self.cap = string_cap
         self.cut = 0  # characters cut
         self.size = 0  # estimated JSON bytes (an upper bound)
+        self.longest = 0  # the longest string seen (before cutting)
 
     def value(self, value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
@@ -110,6 +111,7 @@ class _Walk:
         if len(value) < 8 and value.isascii():  # nothing to cut or mask
             self.size += len(value) + 2
             return value
+        self.longest = max(self.longest, len(value))
         if len(value) > self.cap:
             cut = len(value) - self.cap
             self.cut += cut
@@ -171,11 +173,12 @@ class Outgoing:
             if walk.size <= MAX_EVENT_BYTES or _exact_size(cleaned) <= MAX_EVENT_BYTES:
                 break
             cap //= 4
-            if cap < _SMALLEST_CUT:
+            # Cutting strings again helps only if some string is longer than the new cap.
+            if cap < _SMALLEST_CUT or walk.longest <= cap:
                 _diagnostics.report_once(
                     "too-large",
-                    f"an event stayed over {MAX_EVENT_BYTES} bytes with every string cut to"
-                    f" {_SMALLEST_CUT * 4} characters; it was dropped (too_large). Reported once.",
+                    f"an event stayed over {MAX_EVENT_BYTES} bytes with its strings cut to"
+                    f" {cap * 4} characters; it was dropped (too_large). Reported once.",
                 )
                 return None
         if walk.cut:
