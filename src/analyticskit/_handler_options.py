@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import _guard
 from ._levels import level_number
 from ._record_to_event import LevelRule
-from ._validate import bool_problem, check, choice_problem, describe
+from ._validate import (
+    bool_problem,
+    check,
+    choice_problem,
+    describe,
+    optional_text_problem,
+)
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -37,6 +43,9 @@ class HandlerOptions:
     ignored: tuple[str, ...]
     capture_exceptions: bool
     connection: Connection
+    event_level: int = 0
+    logs_level: int | None = None
+    logs_resource: Mapping[str, str | None] | None = None
 
 
 def parse_options(
@@ -55,9 +64,22 @@ def parse_options(
     capture_exceptions: object,
     max_queued: object,
     shutdown_timeout: object,
+    event_level: object = None,
+    logs_level: object = None,
+    service_name: object = None,
+    service_version: object = None,
+    environment: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
+    for field, value in (
+        ("service_name", service_name),
+        ("service_version", service_version),
+        ("environment", environment),
+    ):
+        check(optional_text_problem(field, value))
+    logs = _logs_level(logs_level)
+    handler_level = level_number("level", level)
     return HandlerOptions(
         level=level_number("level", level),
         sources=_sources(_plain(sources)),
@@ -77,7 +99,29 @@ def parse_options(
                 "shutdown_timeout": shutdown_timeout,
             },
         ),
+        event_level=handler_level
+        if event_level is None
+        else level_number("event_level", event_level),
+        logs_level=logs,
+        logs_resource=None
+        if logs is None
+        else {
+            "service_name": cast("str | None", service_name),
+            "service_version": cast("str | None", service_version),
+            "environment": cast("str | None", environment),
+        },
     )
+
+
+def _logs_level(logs_level: object) -> int | None:
+    """The logs lane's level, None (off) by default; checks the extra is installed."""
+    if logs_level is None:
+        return None
+    number = level_number("logs_level", logs_level)
+    from ._logs_sink import require_opentelemetry
+
+    require_opentelemetry()
+    return number
 
 
 def _plain(value: Any) -> Any:

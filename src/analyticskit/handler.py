@@ -18,9 +18,11 @@ from typing import Any
 import posthog
 
 from . import _diagnostics, _guard
+from ._delivery import Delivery
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
-from ._record_to_event import RecordMapper
+from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordMapper
+from ._record_to_log import LogSnapshot
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
@@ -41,6 +43,8 @@ class _Skip:
 
 _SKIP_RECURSION = _Skip("recursion")
 _SKIP_FILTERED = _Skip("filtered")
+_NEVER = 1 << 62  # above every level
+_EVENT_EXTRAS = ("id", "event_id", "event_type")
 
 
 def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -77,6 +81,17 @@ class PostHogHandler(logging.Handler):
             Tracking (one ``$exception`` each, linked by ``exception_uuid``).
         max_queued, shutdown_timeout: as for `Analytics`; given without a
             connection argument, they too give the handler its own delivery.
+        event_level: records at or above it become events (default: ``level``).
+        logs_level: records at or above it also go to PostHog Logs (default:
+            None, off). Needs the ``analyticskit-posthog[logs]`` extra.
+        service_name, service_version, environment: the logs' ``service.name``
+            (default ``OTEL_SERVICE_NAME``, else the program's name),
+            ``service.version`` and ``deployment.environment``.
+
+    A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
+    True sends it there whatever its level, False keeps it out; an ``id``,
+    ``event_id`` or ``event_type`` makes it an event whatever its level. The
+    handler's own level still comes first: records below it never reach it.
 
     Raises:
         TypeError, ValueError: a bad option, naming it, its value and what is allowed.
@@ -99,6 +114,11 @@ class PostHogHandler(logging.Handler):
         capture_exceptions: bool = False,
         max_queued: int | None = None,
         shutdown_timeout: float | None = None,
+        event_level: int | str | None = None,
+        logs_level: int | str | None = None,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        environment: str | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -118,6 +138,11 @@ class PostHogHandler(logging.Handler):
             capture_exceptions=capture_exceptions,
             max_queued=max_queued,
             shutdown_timeout=shutdown_timeout,
+            event_level=event_level,
+            logs_level=logs_level,
+            service_name=service_name,
+            service_version=service_version,
+            environment=environment,
         )
         self._options = options
         self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
@@ -128,6 +153,11 @@ class PostHogHandler(logging.Handler):
         # analyticskit.configure() applies to this handler too.
         self._analytics = Analytics(**own) if own else options.connection.analytics
         self._owns_analytics = bool(own)
+        self._event_level = options.event_level
+        # No logs lane: a level no record reaches.
+        self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
+        if self._analytics is not None and options.logs_level is not None:
+            self._analytics.enable_logs(**(options.logs_resource or {}))
         super().__init__(options.level)
 
     @property
@@ -159,30 +189,60 @@ class PostHogHandler(logging.Handler):
         return route
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Snapshot the record for the delivery worker. Never raises into the caller;
-        a record that fails here is counted as dropped (``invalid``)."""
-        delivery = None
+        """Snapshot the record for the delivery worker of each lane it goes to. Never
+        raises into the caller; a record that fails here is counted as dropped
+        (``invalid``)."""
+        events = logs = None
         try:
-            delivery = (self._analytics or get_analytics()).delivery
+            analytics = self._analytics or get_analytics()
+            to_events, to_logs = self._lanes(record)
+            events = analytics.delivery if to_events else None
+            if to_logs:
+                logs = analytics.logs_delivery or self._enable_logs(analytics)
+            if events is None and logs is None:
+                return
             route = self._routes.get(record.name) or self._route(record.name)
             if isinstance(route, _Skip):
-                delivery.drop(route.reason)
+                _drop(events, logs, route.reason)
                 return
-            refusal = delivery.refusal()
-            if refusal is not None:  # full or closed: skip the snapshot
-                delivery.drop(refusal)
+            events, logs = _accepting(events), _accepting(logs)
+            if events is None and logs is None:  # full or closed: skip the snapshot
                 return
             if not _guard.enter():
-                delivery.drop("recursion")
+                _drop(events, logs, "recursion")
                 return
             try:
-                delivery.enqueue(self._mapper.snapshot(record, route, self.formatter))
+                snapshot = self._mapper.snapshot(record, route, self.formatter)
+                if events is not None:
+                    events.enqueue(snapshot)
+                if logs is not None:
+                    logs.enqueue(LogSnapshot(snapshot))
             finally:
                 _guard.leave()
         except Exception:
-            if delivery is not None:
-                delivery.drop("invalid")
+            _drop(events, logs, "invalid")
             self.handleError(record)
+
+    def _lanes(self, record: logging.LogRecord) -> tuple[bool, bool]:
+        """Whether the record goes to the events lane and to the logs lane."""
+        levelno = record.levelno
+        to_events = levelno >= self._event_level
+        to_logs = levelno >= self._logs_level
+        extra = record.__dict__
+        forced = extra.get(EXTRA_TO_EVENTS)
+        if forced is not None:
+            to_events = bool(forced)
+        elif not to_events:
+            to_events = any(extra.get(key) is not None for key in _EVENT_EXTRAS)
+        forced = extra.get(EXTRA_TO_LOGS)
+        if forced is not None:
+            to_logs = bool(forced) and self._options.logs_level is not None
+        return to_events, to_logs
+
+    def _enable_logs(self, analytics: Analytics) -> Delivery:
+        """The shared instance's logs lane, turned on at its first log (it may have
+        been replaced by `configure` since this handler was built)."""
+        return analytics.enable_logs(**(self._options.logs_resource or {}))
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
@@ -229,6 +289,24 @@ class PostHogHandler(logging.Handler):
         return self.analytics.stats()
 
 
+def _accepting(delivery: Delivery | None) -> Delivery | None:
+    """``delivery`` if it takes a record now, else None (the refusal counted)."""
+    if delivery is None:
+        return None
+    refusal = delivery.refusal()
+    if refusal is None:
+        return delivery
+    delivery.drop(refusal)
+    return None
+
+
+def _drop(events: Delivery | None, logs: Delivery | None, reason: DropReason) -> None:
+    """Count one record dropped for ``reason`` in each lane it was going to."""
+    for delivery in (events, logs):
+        if delivery is not None:
+            delivery.drop(reason)
+
+
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     """Attach one `PostHogHandler` to the root logger, and return it. Idempotent.
 
@@ -236,12 +314,18 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     from ``dictConfig``), that one is returned with ``level`` applied and
     ``options`` are ignored, so events are never sent twice. The root logger's
     level is lowered to ``level`` if it is higher, so records at ``level`` reach
-    the handler. If the root logger had no handler at all, `logging` printed
+    the handler (and to ``event_level`` or ``logs_level``, given lower). If the
+    root logger had no handler at all, `logging` printed
     warnings and errors on stderr through ``logging.lastResort``; that handler
     is attached to the root logger too, so the console shows what it showed.
     """
     root = logging.getLogger()
     number = level_number("level", level)
+    if options.get("event_level") is None:
+        options["event_level"] = number  # the events lane keeps ``level``
+    for name in ("event_level", "logs_level"):
+        if options.get(name) is not None:
+            number = min(number, level_number(name, options[name]))
     with _install_lock:  # two threads installing at once still attach one handler
         present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
         if present:
