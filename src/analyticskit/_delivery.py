@@ -257,7 +257,9 @@ class Delivery:
         lanes = [lane for lane in (self, *self.companions) if lane._close()]
         for lane in lanes:  # their workers drain at the same time
             lane._wait_drained(deadline)
-        for lane in reversed(lanes):  # the companions' sinks first: they do not block
+        for lane in lanes[1:]:  # the companions' sinks start sending at once...
+            lane.sink.flush(0.0)
+        for lane in lanes:  # ...while this lane's sink flushes (the SDK's flush blocks)
             lane.sink.flush(max(0.0, deadline - time.monotonic()))
         for lane in lanes:
             lane._freeze(timeout)

@@ -100,6 +100,7 @@ class OtlpLogsSink:
         self._export_timeout = export_timeout
         self._report: LossReport = _ignore_losses
         self._exporter: Any = None
+        self._otel_resource: Any = None
         self._reset()
         if hasattr(os, "register_at_fork"):
             method = weakref.WeakMethod(self._reset)
@@ -135,6 +136,12 @@ class OtlpLogsSink:
 
     def _build_exporter(self) -> Any:
         import requests
+        from opentelemetry.sdk.resources import Resource
+
+        if self._otel_resource is None:
+            # Built once, early: its detectors run on a thread pool, which refuses
+            # work during interpreter exit.
+            self._otel_resource = Resource.create(self._resource)
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
@@ -190,6 +197,8 @@ class OtlpLogsSink:
                 return []
             batch = self._queue[: self._batch_size]
             del self._queue[: self._batch_size]
+            if not self._queue:
+                self._flushing = False
             self._in_flight = len(batch)
             return batch
 
@@ -241,7 +250,6 @@ class OtlpLogsSink:
     def _record(self, message: LogMessage) -> Any:
         from opentelemetry._logs import LogRecord, SeverityNumber
         from opentelemetry.sdk._logs import ReadableLogRecord
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
         nanos = int(message.timestamp.timestamp() * 1e9)
@@ -255,11 +263,13 @@ class OtlpLogsSink:
         )
         return ReadableLogRecord(
             record,
-            resource=Resource.create(self._resource),
+            resource=self._otel_resource,
             instrumentation_scope=InstrumentationScope(message.scope),
         )
 
     def flush(self, timeout: float) -> None:
+        """Export what is queued now, waiting at most ``timeout`` seconds; with 0, only
+        ask the export thread to start at once (it keeps going after this returns)."""
         if self._thread is None:
             # No export thread (none could start at exit): export on this thread.
             batch = self._take(wait=False)
@@ -272,7 +282,6 @@ class OtlpLogsSink:
             self._cond.wait_for(
                 lambda: not self._queue and self._in_flight == 0, timeout=max(0.0, timeout)
             )
-            self._flushing = False
 
     def close(self, timeout: float) -> None:
         with self._cond:
