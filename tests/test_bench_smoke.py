@@ -18,8 +18,11 @@ VARIANTS = [
     "(c) QueueHandler(SimpleQueue), no listener",
     "(d) naive: client.capture() in emit()",
     "(e) analyticskit.PostHogHandler",
+    "(f) PostHogHandler, events + logs lanes",
+    "(g) OpenTelemetry LoggingHandler recipe",
 ]
 E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
+LOGS_PATHS = ["PostHogHandler logs lane", "OpenTelemetry LoggingHandler recipe"]
 PROFILE_STEPS = [
     "logger.info, NullHandler (the floor)",
     "of which makeRecord (LogRecord.__init__)",
@@ -83,9 +86,14 @@ def assert_tables(stdout: str) -> None:
     for label in E2E_PATHS:
         assert row(stdout, label).split()[-1] == expected, row(stdout, label)
 
+    # 4. Logs end to end: every log reaches /i/v1/logs, on both paths.
+    search(r"^path\s+logs/s\s+CPU us/log\s+delivered$", stdout)
+    for label in LOGS_PATHS:
+        assert row(stdout, label).split()[-1] == expected, row(stdout, label)
+
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 4, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 5, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 
