@@ -361,11 +361,17 @@ def _e2e_direct(server: RemoteServer, n: int) -> tuple[float, float, int]:
     return wall, cpu, got
 
 
-def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
-    import analyticskit
-
-    handler = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
-    log = logging.getLogger("bench.e2e")
+def _timed_records(
+    server: RemoteServer,
+    name: str,
+    handler: logging.Handler,
+    n: int,
+    flush: Callable[[], None],
+    wait: Callable[[int, float], int],
+) -> tuple[float, float, int]:
+    """Log ``n`` records through ``handler``, flush, and wait until the server has them:
+    wall time, this process's CPU time, and how many arrived."""
+    log = logging.getLogger(name)
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -374,9 +380,18 @@ def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(n):
         log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
-    handler.flush(timeout=60)
-    got = server.wait_for(n, timeout=60)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    flush()
+    got = wait(n, 60)
+    return time.perf_counter() - wall0, time.process_time() - cpu0, got
+
+
+def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
+    import analyticskit
+
+    handler = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    wall, cpu, got = _timed_records(
+        server, "bench.e2e", handler, n, lambda: handler.flush(timeout=60), server.wait_for
+    )
     stats = handler.stats()
     handler.analytics.shutdown(5)
     handler.close()
@@ -398,18 +413,9 @@ def _e2e_logs(server: RemoteServer, n: int, lane: str) -> tuple[float, float, in
             ak.flush(timeout=60)
     else:
         handler, flush, provider = otel_recipe(server.url, API_KEY)
-    log = logging.getLogger(f"bench.logs.{lane}")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    server.clear()
-    gc.collect()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    for i in range(n):
-        log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
-    flush()
-    got = server.wait_for_logs(n, timeout=60)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    wall, cpu, got = _timed_records(
+        server, f"bench.logs.{lane}", handler, n, flush, server.wait_for_logs
+    )
     if isinstance(handler, analyticskit.PostHogHandler):
         handler.analytics.shutdown(5)
     else:

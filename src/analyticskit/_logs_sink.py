@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from posthog.request import determine_server_host
-from pythonjsonlogger.json import JsonEncoder
 
 from . import _diagnostics
 from ._message import Message
 from ._record_to_log import LogMessage
-from .sinks import LossReport
+from .sinks import LocalSink, LossReport
 
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
 LOGS_PATH = "/i/v1/logs"
@@ -296,48 +295,24 @@ class OtlpLogsSink:
             thread.join(min(max(0.0, timeout), _STOP_GRACE))
 
 
-class LocalLogsSink:
+class LocalLogsSink(LocalSink):
     """The logs lane with no PostHog key: one JSON object a line on stderr, marked
     ``"lane": "logs"``."""
 
     description = "the local sink (stderr, logs)"
 
     def __init__(self, resource: Mapping[str, str]) -> None:
-        self._encoder = JsonEncoder(ensure_ascii=False)
+        super().__init__()
         self._resource = dict(resource)
-        self._report: LossReport = _ignore_losses
 
-    def attach(self, report: LossReport) -> None:
-        self._report = report
-
-    def warm_up(self) -> None:
-        pass
-
-    def send(self, message: Message) -> int:
+    def _payload(self, message: Message) -> dict[str, Any]:
         if not isinstance(message, LogMessage):
             raise TypeError(f"the logs lane delivers logs, got {type(message).__name__}")
-        line = self._encoder.encode(
-            {
-                "lane": "logs",
-                "timestamp": message.timestamp,
-                "severity": message.severity_text,
-                "body": message.body,
-                "attributes": message.properties,
-                "resource": self._resource,
-            }
-        )
-        try:
-            sys.stderr.write(line + "\n")
-        except Exception:
-            self._report("failed", 1)
-        return 1
-
-    def pending(self) -> int:
-        return 0
-
-    def flush(self, timeout: float) -> None:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-
-    def close(self, timeout: float) -> None:
-        self.flush(timeout)
+        return {
+            "lane": "logs",
+            "timestamp": message.timestamp,
+            "severity": message.severity_text,
+            "body": message.body,
+            "attributes": message.properties,
+            "resource": self._resource,
+        }

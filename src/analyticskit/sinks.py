@@ -213,16 +213,18 @@ class LocalSink:
     def warm_up(self) -> None:
         pass
 
+    def _payload(self, message: Message) -> dict[str, Any]:
+        """The JSON object written for one message."""
+        return {
+            "event": message.name,
+            "distinct_id": message.distinct_id,
+            "timestamp": message.timestamp,
+            "uuid": message.uuid or str(uuid4()),
+            "properties": message.properties,
+        }
+
     def send(self, message: Message) -> int:
-        line = self._encoder.encode(
-            {
-                "event": message.name,
-                "distinct_id": message.distinct_id,
-                "timestamp": message.timestamp,
-                "uuid": message.uuid or str(uuid4()),
-                "properties": message.properties,
-            }
-        )
+        line = self._encoder.encode(self._payload(message))
         try:
             # sys.stderr is looked up on each write, so redirections apply.
             sys.stderr.write(line + "\n")
