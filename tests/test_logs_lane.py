@@ -21,7 +21,7 @@ from analyticskit._logs_sink import logs_endpoint, resource_attributes
 from analyticskit._record_to_log import severity_number
 from capture_server import CaptureServer
 from conftest import API_KEY
-from helpers import MakeHandler, RunPython, assert_raises_naming, unique_name
+from helpers import OWN_LOGGERS, MakeHandler, RunPython, assert_raises_naming, unique_name
 
 
 def _logs_by_body(server: CaptureServer, n: int) -> dict[str, dict[str, Any]]:
@@ -457,3 +457,28 @@ def test_install_takes_the_lane_options(
     assert handler.analytics.flush(5)
     assert [e["event"] for e in capture_server.wait_for(1)] == ["info_both"]
     assert {x["body"] for x in capture_server.wait_for_logs(2)} == {"a log", "both"}
+
+
+def test_opentelemetrys_own_logs_never_become_records(
+    root_logger: logging.Logger, capture_server: CaptureServer
+) -> None:
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    capture_server.fault_lane = "logs"
+    capture_server.respond_with(400, times=1)  # the exporter logs an error about it
+    handler = analyticskit.install(
+        "DEBUG", api_key=API_KEY, host=capture_server.url, event_level="ERROR", logs_level="DEBUG"
+    )
+    app = logging.getLogger(f"{unique_name()}.app")
+    app.info("first")
+    handler.flush(timeout=5)
+    app.info("second")
+    handler.flush(timeout=5)
+
+    logs = capture_server.wait_for_logs(1)
+    assert [log["body"] for log in logs] == ["second"]
+    assert {log["attributes"]["logger.name"] for log in logs} == {app.name}
+    assert capture_server.events == []
+    stats = handler.stats().logs
+    assert stats is not None
+    assert stats.dropped["rejected"] == 1 and stats.sent == 1
