@@ -482,3 +482,22 @@ def test_opentelemetrys_own_logs_never_become_records(
     stats = handler.stats().logs
     assert stats is not None
     assert stats.dropped["rejected"] == 1 and stats.sent == 1
+
+
+def test_records_after_shutdown_are_counted_in_each_lane(
+    make_analytics: Any, capture_server: CaptureServer
+) -> None:
+    analytics = make_analytics()
+    analytics.shutdown(2)
+    handler = PostHogHandler(analytics=analytics, event_level="INFO", logs_level="INFO")
+    assert analytics.enable_logs() is analytics.logs_delivery  # idempotent
+    log = logging.getLogger(unique_name())
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.info("too late")
+    stats = analytics.stats()
+    assert stats.dropped["after_shutdown"] == 1
+    assert stats.logs is not None and stats.logs.dropped["after_shutdown"] == 1
+    assert capture_server.logs == [] and capture_server.events == []
+    log.removeHandler(handler)
