@@ -61,6 +61,8 @@ class Delivery:
         #: shuts down with, within the same deadline; they are not tracked themselves.
         self.companions: list[Delivery] = []
         self._companions_held: list[Delivery] = []
+        #: What this engine delivers, in its diagnostics ("events", "logs").
+        self.noun = "events"
         self._reset()
         self._exit_hook = _lifecycle.track(self) if track else None
 
@@ -286,7 +288,7 @@ class Delivery:
         _, lost = self.counters.freeze(self._buffer, self.sink.pending)
         if lost:
             _diagnostics.report(
-                f"{lost} events not delivered to {self.sink.description}"
+                f"{lost} {self.noun} not delivered to {self.sink.description}"
                 f" within the {timeout:g}s shutdown deadline; counted as dropped (timeout)."
             )
 

@@ -207,6 +207,7 @@ class Analytics:
             sink = LocalLogsSink(resource)
         events = self._delivery
         logs = Delivery(sink, events.max_queued, exit_timeout=self.shutdown_timeout, track=False)
+        logs.noun = "logs"
         events.companions.append(logs)
         if not events.accepting:
             logs.shutdown(0)
