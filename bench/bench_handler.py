@@ -1,6 +1,6 @@
 """What a log call costs the caller with `PostHogHandler`, next to the alternatives.
 
-Run: ``python bench/bench_handler.py`` (about 30 s on 2 cores; loopback only).
+Run: ``python bench/bench_handler.py`` (about 2 minutes on 2 cores; loopback only).
 ``--profile`` adds the cost of each step of ``PostHogHandler.emit`` (timeit).
 ``--quick`` runs every part with a few hundred iterations (a few seconds): a smoke
 run that checks the bench works and prints its tables; its figures mean nothing.
