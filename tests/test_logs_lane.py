@@ -501,3 +501,45 @@ def test_records_after_shutdown_are_counted_in_each_lane(
     assert stats.logs is not None and stats.logs.dropped["after_shutdown"] == 1
     assert capture_server.logs == [] and capture_server.events == []
     log.removeHandler(handler)
+
+
+def test_the_logs_sinks_refuse_events_and_never_show_the_key(
+    capture_server: CaptureServer,
+) -> None:
+    from datetime import datetime, timezone
+
+    from analyticskit._logs_sink import LocalLogsSink, OtlpLogsSink
+    from analyticskit._message import Message
+
+    event = Message("info_x", None, {}, datetime.now(timezone.utc), None)
+    otlp = OtlpLogsSink(api_key=API_KEY, host=capture_server.url, resource={})
+    assert API_KEY not in repr(otlp) and API_KEY not in otlp.description
+    for sink in (otlp, LocalLogsSink({})):
+        with pytest.raises(TypeError, match="logs lane delivers logs"):
+            sink.send(event)
+    otlp.close(1)
+
+
+def test_the_logs_lane_is_held_released_and_rebuilt_with_the_events_lane(
+    make_analytics: Any, capture_server: CaptureServer
+) -> None:
+    analytics = make_analytics()
+    logs = analytics.enable_logs()
+    events = analytics.delivery
+    # What a fork does, without forking: hold both lanes, release both; then what
+    # the child does (both start empty).
+    assert events.hold_for_fork(1.0)
+    events.release_after_fork()
+    handler = PostHogHandler(analytics=analytics, event_level="ERROR", logs_level="INFO")
+    log = logging.getLogger(unique_name())
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.info("before")
+    assert analytics.flush(5)
+    events.rebuild_in_child()
+    assert logs.stats().emitted == 0
+    log.info("after")
+    assert analytics.flush(5)
+    assert [x["body"] for x in capture_server.wait_for_logs(2)] == ["before", "after"]
+    log.removeHandler(handler)
