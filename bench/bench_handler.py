@@ -10,10 +10,16 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (a) a NullHandler (the floor), (b) a StreamHandler to os.devnull, (c) a
    QueueHandler on a queue.SimpleQueue with no listener (the queue is emptied
    between rounds, untimed), (d) a naive handler calling ``posthog_client.capture()``
-   in ``emit()``, (e) ``analyticskit.PostHogHandler`` with default settings, (f) the
-   same with both lanes on (``event_level="INFO", logs_level="INFO"``) and (g)
-   PostHog's documented OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler``
-   over a ``BatchLogRecordProcessor`` and the OTLP/HTTP exporter.
+   in ``emit()``, and (e) ``analyticskit.PostHogHandler`` with default settings;
+   then the other front-ends, each against its own floor: (f) structlog with a
+   no-op final processor, (g) the same with ``analyticskit.structlog.PostHogProcessor``
+   (``log.info("user did login", user=..., uid=..., source="auth")``), (h) loguru
+   with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
+   (``logger.info("user {} did {}", ..., uid=..., source="auth")``).
+   Then the logs lane: (l) ``PostHogHandler`` with both lanes on
+   (``event_level="INFO", logs_level="INFO"``) and (o) PostHog's documented
+   OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler`` over a
+   ``BatchLogRecordProcessor`` and the OTLP/HTTP exporter.
    Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
    size; the variants' rounds are interleaved (shuffled) and each variant is
    flushed after its round, untimed, so no buffer fills and no variant's
@@ -194,23 +200,36 @@ def _properties(message: str, record: logging.LogRecord | None = None) -> dict[s
 
 
 class Variant:
+    """One way of logging the benchmark's record: a stdlib ``handler`` on a logger of
+    its own, or (the other front-ends) ``call(i)``; ``before_round``/``after_round``
+    run untimed around each round."""
+
     def __init__(
         self,
         key: str,
         label: str,
-        handler: logging.Handler,
-        after_round: Callable[[], None] = lambda: None,
+        handler: logging.Handler | None = None,
+        after_round: Callable[[], object] = lambda: None,
+        *,
+        call: Callable[[int], object] | None = None,
+        before_round: Callable[[], None] = lambda: None,
     ) -> None:
         self.key = key
         self.label = label
         self.handler = handler
         self.after_round = after_round
+        self.before_round = before_round
         self.logger = logging.getLogger(f"bench.{key}")
-        self.logger.handlers[:] = [handler]
+        self.logger.handlers[:] = [handler] if handler else []
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
+        self.call = call or self._stdlib_call
+        self.close: Callable[[], object] = lambda: None
         self.samples: list[float] = []  # ns per call, one per batch
         self.means: list[float] = []  # ns per call, one per round
+
+    def _stdlib_call(self, i: int) -> None:
+        self.logger.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
 
 
 def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None], Any]:
@@ -243,7 +262,7 @@ def _drain(q: queue.SimpleQueue[Any]) -> None:
 
 
 def _time_round(variant: Variant, record: bool, sizes: Sizes) -> None:
-    info = variant.logger.info
+    call = variant.call
     perf = time.perf_counter_ns
     samples: list[float] = []
     i = 0
@@ -252,7 +271,7 @@ def _time_round(variant: Variant, record: bool, sizes: Sizes) -> None:
         t0 = perf()
         for _ in range(sizes.batch):
             i += 1
-            info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+            call(i)
         samples.append((perf() - t0) / sizes.batch)
     elapsed = perf() - start
     if record:
@@ -277,9 +296,20 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     simple: queue.SimpleQueue[Any] = queue.SimpleQueue()
     # Its own key: one client per key and host, or the SDK warns about competing queues.
     naive_client = posthog.Posthog(API_KEY + "_naive", host=server.url, gzip=True)
-    ak = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    # The whole path: every record becomes an event (the volume caps would hold back
+    # this loop's identical records).
+    ak = analyticskit.PostHogHandler(
+        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
+    )
+    # The defaults: this loop is a storm of identical records, held back on the caller.
+    capped = analyticskit.PostHogHandler(api_key=API_KEY + "_capped", host=server.url)
     both = analyticskit.PostHogHandler(
-        api_key=API_KEY + "_both", host=server.url, event_level="INFO", logs_level="INFO"
+        api_key=API_KEY + "_both",
+        host=server.url,
+        rate_limit=False,
+        dedupe_window=0,
+        event_level="INFO",
+        logs_level="INFO",
     )
     otel, otel_flush, otel_provider = otel_recipe(server.url, API_KEY)
 
@@ -305,23 +335,36 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             lambda: ak.flush(timeout=30),
         ),
         Variant(
-            "f",
-            "(f) PostHogHandler, events + logs lanes",
+            "s",
+            "(s) PostHogHandler, default caps, a storm",
+            capped,
+            lambda: capped.flush(timeout=30),
+        ),
+        Variant(
+            "l",
+            "(l) PostHogHandler, events + logs lanes",
             both,
             lambda: both.flush(timeout=30),
         ),
-        Variant("g", "(g) OpenTelemetry LoggingHandler recipe", otel, otel_flush),
+        Variant("o", "(o) OpenTelemetry LoggingHandler recipe", otel, otel_flush),
+        *_front_end_variants(server),
     ]
     for round_no in range(sizes.rounds + 1):
         order = variants[:]
         random.shuffle(order)
         for variant in order:
+            variant.before_round()
             gc.collect()
             _time_round(variant, record=round_no > 0, sizes=sizes)
             variant.after_round()
 
     stats = ak.stats()
+    capped_stats = capped.stats()
+    capped.analytics.shutdown(5)
+    capped.close()
     naive_client.shutdown()
+    for variant in variants:
+        variant.close()
     # Shut down before close() (which would on a background thread), so its client is
     # gone before part 2 builds another for the same key and host (the SDK warns).
     ak.analytics.shutdown(5)
@@ -333,7 +376,81 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     return {
         "variants": variants,
         "ak_stats": stats,
+        "capped_stats": capped_stats,
     }
+
+
+def _noop_render(_logger: Any, _method: str, _event_dict: Any) -> str:
+    return ""
+
+
+def _front_end_variants(server: RemoteServer) -> list[Variant]:
+    """structlog and loguru, each alone (its floor) and with analyticskit's front-end."""
+    import structlog
+    from loguru import logger
+
+    import analyticskit
+    from analyticskit.structlog import PostHogProcessor
+
+    def structlog_call(*ours: Any) -> Callable[[int], object]:
+        log = structlog.wrap_logger(
+            structlog.ReturnLogger(),
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                *ours,
+                _noop_render,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=True,
+        )
+        return lambda i: log.info("user did login", user="u_42", uid=i, source="auth")
+
+    def loguru_call(i: int) -> None:
+        logger.info("user {} did {}", "u_42", "login", uid=i, source="auth")
+
+    # Its own key each: one client per key and host, or the SDK warns.
+    processor = PostHogProcessor(api_key=API_KEY + "_structlog", host=server.url)
+    sink = analyticskit.loguru_sink(api_key=API_KEY + "_loguru", host=server.url)
+    logger.remove()  # loguru's default stderr sink
+    added: list[int] = []
+
+    def add(loguru_sink: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: added.append(logger.add(loguru_sink, level="INFO"))
+
+    def remove(flush: Callable[[], object] = lambda: None) -> Callable[[], None]:
+        def after_round() -> None:
+            flush()
+            logger.remove(added.pop())
+
+        return after_round
+
+    variants = [
+        Variant("f", "(f) structlog, no-op final processor (floor)", call=structlog_call()),
+        Variant(
+            "g",
+            "(g) structlog + analyticskit PostHogProcessor",
+            call=structlog_call(processor),
+            after_round=lambda: processor.flush(30),
+        ),
+        Variant(
+            "h",
+            "(h) loguru, no-op sink (floor)",
+            call=loguru_call,
+            before_round=add(lambda _message: None),
+            after_round=remove(),
+        ),
+        Variant(
+            "i",
+            "(i) loguru + analyticskit.loguru_sink",
+            call=loguru_call,
+            before_round=add(sink),
+            after_round=remove(lambda: sink.flush(30)),
+        ),
+    ]
+    variants[1].close = lambda: processor.analytics.shutdown(5)
+    variants[3].close = lambda: sink.analytics.shutdown(5)
+    return variants
 
 
 # -- part 2 -------------------------------------------------------------------------------
@@ -390,7 +507,9 @@ def _timed_records(
 def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
     import analyticskit
 
-    handler = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
+    )
     wall, cpu, got = _timed_records(
         server, "bench.e2e", handler, n, lambda: handler.flush(timeout=60), server.wait_for
     )
@@ -407,7 +526,12 @@ def _e2e_logs(server: RemoteServer, n: int, lane: str) -> tuple[float, float, in
     provider: Any = None
     if lane == "analyticskit":
         ak = analyticskit.PostHogHandler(
-            api_key=API_KEY + "_logs", host=server.url, event_level="CRITICAL", logs_level="INFO"
+            api_key=API_KEY + "_logs",
+            host=server.url,
+            rate_limit=False,
+            dedupe_window=0,
+            event_level="CRITICAL",
+            logs_level="INFO",
         )
         handler: logging.Handler = ak
 
@@ -463,7 +587,7 @@ def rss_kb():
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 import analyticskit
 handler = analyticskit.PostHogHandler(api_key=sys.argv[1], host=f"http://127.0.0.1:{port}",
-                                      shutdown_timeout=1)
+                                      shutdown_timeout=1, rate_limit=False, dedupe_window=0)
 log = logging.getLogger("bench.rss")
 log.addHandler(handler); log.setLevel(logging.INFO); log.propagate = False
 for i in range(1000):  # warm up: imports, caches, the worker and the SDK's threads
@@ -567,6 +691,16 @@ def main(argv: list[str] | None = None) -> int:
         f" pending={ak_stats.pending} dropped={ak_stats.dropped_total}"
         f" ({ {k: n for k, n in ak_stats.dropped.items() if n} })"
     )
+    capped = part1["capped_stats"]
+    print(
+        f"With the default caps: {capped.emitted} records, {capped.sent} sent;"
+        f" held back { {k: n for k, n in capped.dropped.items() if n} }"
+    )
+    structlog_ratio = medians["g"] / medians["f"]
+    loguru_ratio = medians["i"] / medians["h"]
+    print("Front-ends, ours against the front-end's own floor (medians of this run):")
+    print(f"  structlog: PostHogProcessor / no-op final processor  {structlog_ratio:.2f}x")
+    print(f"  loguru: loguru_sink / no-op sink                     {loguru_ratio:.2f}x")
 
     print(
         f"\n2. End to end: {sizes.e2e_n} events to the capture server (127.0.0.1),"
@@ -635,13 +769,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ratio_floor = medians["e"] / medians["a"]
+    ratio_storm = medians["s"] / medians["a"]
     ratio_naive = medians["d"] / medians["e"]
-    ratio_both = medians["f"] / medians["a"]
+    ratio_both = medians["l"] / medians["a"]
     ratio_cpu = statistics.median(pair_ratios)
     worst_growth = max(growth_mb, max_growth_mb)
     targets = [
         ("PostHogHandler.emit median <= 2.5x floor", ratio_floor <= 2.5, f"{ratio_floor:.2f}x"),
         ("PostHogHandler >= 5x cheaper than naive", ratio_naive >= 5.0, f"{ratio_naive:.2f}x"),
+        ("a storm, default caps: <= 1.5x floor", ratio_storm <= 1.5, f"{ratio_storm:.2f}x"),
         ("Both lanes: emit median <= 2x floor", ratio_both <= 2.0, f"{ratio_both:.2f}x"),
         ("CPU per delivered event <= 1.3x capture()", ratio_cpu <= 1.3, f"{ratio_cpu:.2f}x"),
         (
@@ -649,6 +785,12 @@ def main(argv: list[str] | None = None) -> int:
             worst_growth < 50,
             f"{worst_growth:.1f} MB",
         ),
+        (
+            "structlog + PostHogProcessor <= 1.5x its floor",
+            structlog_ratio <= 1.5,
+            f"{structlog_ratio:.2f}x",
+        ),
+        ("loguru + loguru_sink <= 1.5x its floor", loguru_ratio <= 1.5, f"{loguru_ratio:.2f}x"),
     ]
     print("\nTargets")
     for name, ok, value in targets:
@@ -676,9 +818,9 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     from analyticskit._record_to_event import RecordSnapshot
 
     delivery = handler.analytics.delivery
-    routes = handler._routes
-    mapper = handler._mapper
-    route = handler._route(record.name)  # fills the cache, as the first record does
+    routes = handler._front.routes
+    mapper = handler._front.mapper
+    route = handler._front.route(record.name)  # fills the cache, as the first record does
     assert isinstance(route, str), route
     snap = mapper.snapshot(record, route, handler.formatter)
 
@@ -712,7 +854,9 @@ def profile_emit(sizes: Sizes) -> None:
     import analyticskit
 
     # A closed port: nothing is sent (no step enqueues), and shutdown gives up at once.
-    handler = analyticskit.PostHogHandler(api_key=API_KEY, host="http://127.0.0.1:9")
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host="http://127.0.0.1:9", rate_limit=False, dedupe_window=0
+    )
     log = logging.getLogger("bench.profile")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)

@@ -10,24 +10,11 @@ enough that the real SDK can deliver to it unchanged::
         client.flush()
         assert server.wait_for(1)[0]["event"] == "signed_up"
 
-Contract (shared by ``/batch/``, ``/batch``, ``/e/``, ``/i/v0/e/`` and the SDK's
-AI lane ``/i/v0/ai/batch/``):
-
-* The body is JSON, gunzipped first when ``Content-Encoding: gzip`` is sent:
-  ``{"api_key": str, "batch": [event, ...], "sent_at": str,
-  "historical_migration": bool?}``. Each event carries ``event``,
-  ``distinct_id``, ``properties`` (an object), and usually ``timestamp``,
-  ``uuid`` and ``type``.
-* Success answers ``200 {"status": 1}``. Rejections answer with a JSON error
-  body ``{"type": ..., "code": ..., "detail": ...}`` shaped like capture's:
-  401 when the api key is missing (or differs from ``expected_api_key``),
-  413 when one event's JSON encoding exceeds 1,000,000 bytes, and 400 for an
-  undecodable body (bad gzip, bad JSON, bare ``NaN``/``Infinity``), a batch
-  that is missing, empty or not a list, or any event that is not an object,
-  lacks a non-empty ``event`` name or ``distinct_id``, has a ``uuid`` that is
-  not a UUID, a ``timestamp`` that is not ISO-8601, or non-object
-  ``properties``. A batch is accepted or rejected as a whole: a rejected
-  request records nothing.
+The contract itself (shared by ``/batch/``, ``/batch``, ``/e/``, ``/i/v0/e/`` and
+the SDK's AI lane ``/i/v0/ai/batch/``) is the package's own
+``analyticskit._capture_contract``, which ``analyticskit dev`` serves too: one
+implementation. Success answers ``200 {"status": 1}``; rejections answer 400,
+401 or 413 with capture's JSON error body, and record nothing.
 
 Fault modes for delivery tests can be changed at runtime: ``respond_with``
 (forced status codes), ``delay`` (slow server), ``blackhole`` (read the request,
@@ -44,31 +31,35 @@ flattened by `otlp_logs.decode_logs`.
 
 from __future__ import annotations
 
-import gzip
 import json
 import threading
-import uuid
-import zlib
 from collections.abc import Callable
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
+from analyticskit._capture_contract import (
+    CAPTURE_PATHS,
+    MAX_DISTINCT_ID,
+    MAX_EVENT_BYTES,
+    Rejected,
+    parse_request,
+    read_body,
+)
 from otlp_logs import decode_logs
 
-__all__ = ["CAPTURE_PATHS", "LOGS_PATH", "MAX_EVENT_BYTES", "CaptureServer", "RequestRecord"]
+__all__ = [
+    "CAPTURE_PATHS",
+    "LOGS_PATH",
+    "MAX_DISTINCT_ID",
+    "MAX_EVENT_BYTES",
+    "CaptureServer",
+    "RequestRecord",
+]
 
-#: Paths accepted with the ``/batch/`` contract.
-CAPTURE_PATHS: frozenset[str] = frozenset(
-    {"/batch/", "/batch", "/e/", "/e", "/i/v0/e/", "/i/v0/e", "/i/v0/ai/batch/", "/i/v0/ai/batch"}
-)
 #: The PostHog Logs (OTLP/HTTP) path.
 LOGS_PATH = "/i/v1/logs"
-#: Largest accepted event, measured as its compact UTF-8 JSON encoding.
-MAX_EVENT_BYTES = 1_000_000
-MAX_DISTINCT_ID = 200  # PostHog refuses a longer distinct id, and the batch it came in
 
 _T = TypeVar("_T")
 
@@ -82,82 +73,6 @@ class RequestRecord(TypedDict):
     n_events: int
     status: int
     historical_migration: bool
-
-
-class _Rejected(Exception):
-    """Raised while validating a request; becomes an error response."""
-
-    def __init__(self, status: int, type_: str, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.body: dict[str, Any] = {"type": type_, "code": code, "detail": detail}
-
-
-def _invalid(code: str, detail: str) -> _Rejected:
-    return _Rejected(400, "validation_error", code, detail)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name} is not valid JSON")
-
-
-def _parse_batch(raw: bytes, gzipped: bool) -> dict[str, Any]:
-    if gzipped:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _invalid("invalid_payload", f"failed to decompress gzip body: {exc}") from exc
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise _invalid("invalid_payload", f"failed to decode JSON body: {exc}") from exc
-    if not isinstance(body, dict):
-        raise _invalid("invalid_payload", "request body must be a JSON object")
-    return cast(dict[str, Any], body)
-
-
-def _validate_event(index: int, event: Any) -> None:
-    where = f"batch[{index}]"
-    if not isinstance(event, dict):
-        raise _invalid("invalid_event", f"{where} is not a JSON object")
-    name = event.get("event")
-    if not isinstance(name, str) or not name:
-        raise _invalid("missing_event_name", f"{where} has no event name")
-    distinct_id = event.get("distinct_id")
-    if distinct_id is None or not str(distinct_id).strip():
-        raise _invalid("missing_distinct_id", f"{where} has no distinct_id")
-    if len(str(distinct_id)) > MAX_DISTINCT_ID:
-        raise _invalid(
-            "invalid_distinct_id", f"{where}.distinct_id is over {MAX_DISTINCT_ID} chars"
-        )
-    properties = event.get("properties")
-    if properties is not None and not isinstance(properties, dict):
-        raise _invalid("invalid_event", f"{where}.properties is not a JSON object")
-    event_uuid = event.get("uuid")
-    if event_uuid is not None:
-        try:
-            uuid.UUID(event_uuid)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise _invalid("invalid_event", f"{where}.uuid is not a UUID: {event_uuid!r}") from exc
-    timestamp = event.get("timestamp")
-    if timestamp is not None:
-        if not isinstance(timestamp, str):
-            raise _invalid("invalid_event", f"{where}.timestamp is not a string")
-        iso = timestamp[:-1] + "+00:00" if timestamp.endswith(("Z", "z")) else timestamp
-        try:
-            datetime.fromisoformat(iso)
-        except ValueError as exc:
-            raise _invalid(
-                "invalid_event", f"{where}.timestamp is not ISO-8601: {timestamp!r}"
-            ) from exc
-    size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > MAX_EVENT_BYTES:
-        raise _Rejected(
-            413,
-            "validation_error",
-            "event_too_big",
-            f"{where} is {size} bytes, over the {MAX_EVENT_BYTES} byte limit",
-        )
 
 
 def _forced_body(status: int) -> dict[str, Any]:
@@ -194,20 +109,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _capture(self) -> CaptureServer:
         return cast(_HTTPServer, self.server).capture
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode("utf-8")
         try:
@@ -222,8 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         try:
-            raw = self._read_body()
-        except (OSError, ValueError):
+            raw = read_body(self.rfile, self.headers)
+        except (OSError, Rejected):
             return
         encoding = self.headers.get("Content-Encoding", "")
         if path == LOGS_PATH:
@@ -440,7 +341,7 @@ class CaptureServer:
             return fault
         try:
             record, batch = self._validate(path, content_encoding, raw)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             self._count(rejected.status)
             return rejected.status, rejected.body
         with self._changed:
@@ -479,30 +380,13 @@ class CaptureServer:
     def _validate(
         self, path: str, content_encoding: str, raw: bytes
     ) -> tuple[RequestRecord, list[dict[str, Any]]]:
-        encoding = content_encoding.strip().lower()
-        if encoding not in ("", "identity", "gzip"):
-            raise _invalid("invalid_payload", f"unsupported Content-Encoding: {encoding}")
-        gzipped = encoding == "gzip"
-        body = _parse_batch(raw, gzipped)
-        api_key = body.get("api_key")
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise _Rejected(401, "authentication_error", "missing_api_key", "api_key is missing")
-        expected = self.expected_api_key
-        if expected is not None and api_key != expected:
-            raise _Rejected(401, "authentication_error", "invalid_api_key", "api_key is invalid")
-        batch = body.get("batch")
-        if not isinstance(batch, list):
-            raise _invalid("invalid_payload", "batch is missing or not a list")
-        if not batch:
-            raise _invalid("empty_batch", "batch is empty")
-        for index, event in enumerate(batch):
-            _validate_event(index, event)
+        batch = parse_request(content_encoding, raw, self.expected_api_key)
         record: RequestRecord = {
             "path": path,
-            "gzip": gzipped,
-            "api_key": api_key,
-            "n_events": len(batch),
+            "gzip": batch.gzip,
+            "api_key": batch.api_key,
+            "n_events": len(batch.events),
             "status": 200,
-            "historical_migration": bool(body.get("historical_migration", False)),
+            "historical_migration": batch.historical_migration,
         }
-        return record, cast(list[dict[str, Any]], batch)
+        return record, batch.events

@@ -68,7 +68,8 @@ def run_python() -> RunPython:
 
 @pytest.fixture
 def make_handler(capture_server: CaptureServer) -> Iterator[MakeHandler]:
-    """Build a handler on its own non-propagating logger that lets every level through.
+    """Build a handler on its own non-propagating logger that lets every level through,
+    with the volume caps off unless given.
 
     ``make(name=None, **options)`` returns ``(handler, logger)``: the handler delivers to
     the capture server unless ``analytics`` or ``client`` is among the options; the
@@ -77,6 +78,10 @@ def make_handler(capture_server: CaptureServer) -> Iterator[MakeHandler]:
     made: list[tuple[PostHogHandler, logging.Logger]] = []
 
     def make(name: str | None = None, **options: Any) -> tuple[PostHogHandler, logging.Logger]:
+        # The volume caps are off unless a test sets them: the tests of other
+        # features log identical records, which the default caps would hold back.
+        options.setdefault("rate_limit", False)
+        options.setdefault("dedupe_window", 0)
         if "analytics" not in options and "client" not in options:
             options.setdefault("api_key", API_KEY)
             options.setdefault("host", capture_server.url)

@@ -212,9 +212,12 @@ def event_key(event: Mapping[str, Any]) -> EventKey:
 def received(
     server: CaptureServer, expected: int, *, timeout: float = 10, settle: float = 0.3
 ) -> list[dict[str, Any]]:
-    """The events the server holds once ``expected`` arrived (or at the timeout), after a
-    short settle time for anything arriving twice or late; each uuid checked to be unique."""
-    server.wait_for(expected, timeout=timeout)
+    """The events the server holds once ``expected`` records arrived (or at the timeout),
+    after a short settle time for anything arriving twice or late; each uuid checked to
+    be unique. A summary of de-duplicated records counts for each (`records`)."""
+    deadline = time.monotonic() + timeout
+    while records(server.wait_for(0, timeout=0)) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(settle)
     events = server.wait_for(expected, timeout=0)
     uuids = Counter(str(e.get("uuid")) for e in events)
@@ -223,9 +226,23 @@ def received(
     return events
 
 
+def weight(event: Mapping[str, Any]) -> int:
+    """How many records an event stands for: a summary of identical records held back by
+    the handler's de-duplication stands for ``repeatCount`` of them."""
+    return int(event.get("properties", {}).get("repeatCount", 1))
+
+
+def records(events: Iterable[Mapping[str, Any]]) -> int:
+    """How many records ``events`` stand for."""
+    return sum(weight(e) for e in events)
+
+
 def counts(events: Iterable[Mapping[str, Any]]) -> Counter[EventKey]:
-    """How many events arrived per (name, distinct id, source)."""
-    return Counter(event_key(e) for e in events)
+    """How many records arrived per (name, distinct id, source)."""
+    counted: Counter[EventKey] = Counter()
+    for event in events:
+        counted[event_key(event)] += weight(event)
+    return counted
 
 
 def report(name: str, expected: int, events: Iterable[Mapping[str, Any]], process: Process) -> None:

@@ -18,8 +18,17 @@ VARIANTS = [
     "(c) QueueHandler(SimpleQueue), no listener",
     "(d) naive: client.capture() in emit()",
     "(e) analyticskit.PostHogHandler",
-    "(f) PostHogHandler, events + logs lanes",
-    "(g) OpenTelemetry LoggingHandler recipe",
+    "(s) PostHogHandler, default caps, a storm",
+    "(l) PostHogHandler, events + logs lanes",
+    "(o) OpenTelemetry LoggingHandler recipe",
+    "(f) structlog, no-op final processor (floor)",
+    "(g) structlog + analyticskit PostHogProcessor",
+    "(h) loguru, no-op sink (floor)",
+    "(i) loguru + analyticskit.loguru_sink",
+]
+FRONT_END_RATIOS = [
+    "structlog: PostHogProcessor / no-op final processor",
+    "loguru: loguru_sink / no-op sink",
 ]
 E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
 LOGS_PATHS = ["PostHogHandler logs lane", "OpenTelemetry LoggingHandler recipe"]
@@ -79,6 +88,8 @@ def assert_tables(stdout: str) -> None:
         assert len(figures) == 5, (label, figures)
         assert all(re.fullmatch(NUMBER + "x?", figure) for figure in figures), figures
     search(r"^PostHogHandler counters after part 1: emitted=\d+ sent=\d+", stdout)
+    for label in FRONT_END_RATIOS:
+        assert re.fullmatch(r"\s*" + NUMBER + "x", row(stdout, label)), (label, stdout)
 
     # 2. End to end: every event reaches the capture server, on both paths.
     expected = search(r"End to end: (\d+) events", stdout).group(1)
@@ -93,7 +104,7 @@ def assert_tables(stdout: str) -> None:
 
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 5, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 8, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 

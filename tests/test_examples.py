@@ -132,3 +132,27 @@ def test_logging_dictconfig_runs_on_the_embedded_default(tmp_path: Path) -> None
     assert paid["distinct_id"] == "u_44"
     assert paid["properties"]["source"] == "billing"
     assert paid["properties"]["eventType"] == "success"
+
+
+def test_structlog_and_loguru_example_sends_the_same_events(tmp_path: Path) -> None:
+    result = run_example("structlog_and_loguru.py", tmp_path)
+    assert result.returncode == 0, result.stderr
+    events, other = split_stderr(result.stderr)
+    assert_one_notice(other)
+    by_name = {e["event"]: e for e in events}
+    assert sorted(by_name) == [
+        "error_could_not_load_the_profile",
+        "info_user_logged_in",
+        "success_invoice_paid",
+    ]
+    login = by_name["info_user_logged_in"]
+    assert login["distinct_id"] == "u_42"
+    assert login["properties"]["source"] == "auth"
+    assert login["properties"]["method"] == "password"
+    error = by_name["error_could_not_load_the_profile"]["properties"]["longDescription"]
+    assert error.rstrip().endswith("LookupError: u_42")
+    paid = by_name["success_invoice_paid"]
+    assert paid["distinct_id"] == "u_43"
+    assert paid["properties"]["source"] == "billing"
+    assert paid["properties"]["amount"] == 19.99
+    assert "user logged in" in result.stdout  # structlog's own output is unchanged

@@ -537,7 +537,7 @@ def test_a_refused_handler_does_not_break_later_logging_shutdown(
     assert not [
         ref()
         for ref in logging._handlerList  # type: ignore[attr-defined]
-        if isinstance(ref(), PostHogHandler) and not hasattr(ref(), "_analytics")
+        if isinstance(ref(), PostHogHandler) and not hasattr(ref(), "_front")
     ]
 
 

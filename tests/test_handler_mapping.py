@@ -22,9 +22,8 @@ from analyticskit import _diagnostics
 from analyticskit.handler import PostHogHandler
 from capture_server import CaptureServer
 from helpers import MakeHandler, by_marker, deliver, is_personless, unique_name
+from mapping_cases import FIELD_EXTRAS, ID_CASES, LEVEL_CASES
 
-# Extra keys that fill event fields and must not come back as plain properties.
-FIELD_EXTRAS = ("event_type", "event_id", "long_description", "uid", "user_id")
 ORIGIN = ("level", "logger", "module", "function", "line")
 
 
@@ -42,17 +41,7 @@ def test_success_level_is_registered_with_logging() -> None:
     assert logging.getLevelName("SUCCESS") == 25
 
 
-@pytest.mark.parametrize(
-    ("level", "event_type", "relevancy"),
-    [
-        (logging.DEBUG, "info", "low"),
-        (logging.INFO, "info", "medium"),
-        (analyticskit.SUCCESS, "success", "medium"),
-        (logging.WARNING, "info", "high"),
-        (logging.ERROR, "error", "high"),
-        (logging.CRITICAL, "error", "high"),
-    ],
-)
+@pytest.mark.parametrize(("level", "event_type", "relevancy"), [c[1:] for c in LEVEL_CASES])
 def test_level_gives_event_type_and_relevancy(
     make_handler: MakeHandler,
     capture_server: CaptureServer,
@@ -122,22 +111,7 @@ def test_extra_event_type_and_relevancy_win(
 # -- id -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("template", "args", "expected_id"),
-    [
-        ("could not fetch user %s", ("u1",), "could_not_fetch_user"),
-        ("Fetched %d users in %.2f s", (3, 0.5), "fetched_users_in_s"),
-        ("%(who)s logged in from %(ip)s", ({"who": "ann", "ip": "1.2.3.4"},), "logged_in_from"),
-        ("User signed-up!", (), "user_signed_up"),
-        ("  Payment   FAILED: card declined  ", (), "payment_failed_card_declined"),
-        ("retry {} of {}", (), "retry_of"),
-        ("progress 100%% done", (), "progress_100_done"),
-        # Without args the stdlib leaves "%" alone: it is text, not a placeholder.
-        ("CPU at 95% since boot", (), "cpu_at_95_since_boot"),
-        ("upload 100% done", (), "upload_100_done"),
-        ("disk at %d%% since %s", (95, "boot"), "disk_at_since"),
-    ],
-)
+@pytest.mark.parametrize(("template", "args", "expected_id"), ID_CASES)
 def test_id_is_a_slug_of_the_template(
     make_handler: MakeHandler,
     capture_server: CaptureServer,

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 
 from . import _diagnostics, _guard, _lifecycle
 from ._counters import Counters
 from ._message import Snapshot
+from ._outgoing import Outgoing
 from .config import DEFAULT_SHUTDOWN_TIMEOUT
 from .sinks import Sink
 from .stats import DropReason, Stats
@@ -48,15 +51,19 @@ class Delivery:
         max_queued: int,
         *,
         exit_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        outgoing: Outgoing | None = None,
         track: bool = True,
     ) -> None:
         self.sink = sink
+        #: Scrubbing, size caps and before_send, on the worker, for every event.
+        self.outgoing = outgoing or Outgoing(None, None)
         self.max_queued = max_queued
         #: The deadline of the shutdown that interpreter exit, a pool child's end
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
         self._wake_at = max(1, min(_WAKE_BATCH, max_queued // 4))
         self._open = True
+        self._tickers: list[weakref.WeakMethod[Callable[[bool], list[Snapshot]]]] = []
         #: Engines of other lanes (the logs lane) that this one forks, exits and
         #: shuts down with, within the same deadline; they are not tracked themselves.
         self.companions: list[Delivery] = []
@@ -122,6 +129,26 @@ class Delivery:
         """Count one event dropped for ``reason`` before it was queued."""
         self.counters.refused(reason)
 
+    def add_ticker(self, due: Callable[[bool], list[Snapshot]]) -> None:
+        """Poll ``due`` (a bound method, held weakly) on every pass of the worker, and
+        with True at flush and shutdown: what it returns is queued (a front-end's
+        summaries of held-back records)."""
+        self._tickers.append(weakref.WeakMethod(due))
+
+    def _tick(self, everything: bool) -> None:
+        for ref in list(self._tickers):
+            due = ref()
+            if due is None:
+                self._tickers.remove(ref)
+                continue
+            try:
+                items = due(everything)
+            except Exception as error:
+                _diagnostics.report_once("ticker", f"a front-end's summaries failed: {error!r}")
+                continue
+            for item in items:
+                self.submit(item)
+
     def wake(self) -> None:
         """Ask the worker to hand over what is buffered now; never waits."""
         if self._started:
@@ -150,6 +177,8 @@ class Delivery:
             # empty and idle", which must never hold while an event is between
             # the buffer and the sink (on the first pass too).
             self._idle = False
+            if self._tickers:
+                self._tick(False)
             self._drain()
             with self._drained:
                 self._idle = True
@@ -183,7 +212,11 @@ class Delivery:
 
     def _hand_over(self, item: Snapshot) -> None:
         try:
-            events = self.sink.send(item.to_message())
+            prepared = self.outgoing.prepare(item.to_message())
+            if isinstance(prepared, str):  # a drop reason
+                self.counters.lost(prepared)
+                return
+            events = self.sink.send(prepared)
         except Exception as error:
             self.counters.lost("invalid")
             _diagnostics.report_once(
@@ -241,6 +274,7 @@ class Delivery:
         """Deliver what is queued. True only if every event captured before the call
         was handed over and sent within ``timeout`` (none pending, none failed)."""
         deadline = time.monotonic() + timeout
+        self._tick(True)
         lost_before = self.counters.sink_losses
         drained = self._wait_drained(deadline)
         self.sink.flush(max(0.0, deadline - time.monotonic()))
@@ -256,6 +290,9 @@ class Delivery:
 
         Companions are shut down together, within the same deadline."""
         deadline = time.monotonic() + timeout
+        for lane in (self, *self.companions):
+            if lane._open:
+                lane._tick(True)  # the front-ends' last summaries
         lanes = [lane for lane in (self, *self.companions) if lane._close()]
         for lane in lanes:  # their workers drain at the same time
             lane._wait_drained(deadline)

@@ -29,6 +29,7 @@ _NON_WORD = re.compile(r"\W+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MAX_ID = 64
 _CACHE_SIZE = 4096
+_CACHED_CHARS = 512  # longer templates are not cached: the cache stays under ~2 MB
 _NO_WORDS = ""  # cached: the template has too few words of its own
 _from_templates: dict[tuple[str, bool], str] = {}
 
@@ -57,9 +58,10 @@ def from_template(template: object, has_args: bool = True) -> str | None:
         placeholders = sum(1 for found in placeholder.findall(template) if found != "%%")
         words = _words(placeholder.sub(" ", template))
         cached = words if words and words.count("_") + 1 >= placeholders else _NO_WORDS
-        if len(_from_templates) >= _CACHE_SIZE:
-            _from_templates.clear()
-        _from_templates[key] = cached
+        if len(template) <= _CACHED_CHARS:
+            if len(_from_templates) >= _CACHE_SIZE:
+                _from_templates.clear()
+            _from_templates[key] = cached
     return cached or None
 
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from . import _guard
 from ._levels import level_number
+from ._message import BeforeSend
 from ._record_to_event import LevelRule
 from ._validate import (
     bool_problem,
@@ -16,7 +17,9 @@ from ._validate import (
     choice_problem,
     describe,
     optional_text_problem,
+    positive_problem,
 )
+from ._volume import DEFAULT_DEDUPE_WINDOW, RateLimit, parse_rate_limit, parse_rates
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -43,6 +46,11 @@ class HandlerOptions:
     ignored: tuple[str, ...]
     capture_exceptions: bool
     connection: Connection
+    before_send: BeforeSend | None
+    rate_limit: RateLimit | None
+    dedupe_window: float
+    sample_levels: Mapping[int, float]
+    sample_loggers: Mapping[str, float]
     event_level: int = 0
     logs_level: int | None = None
     logs_resource: Mapping[str, str | None] | None = None
@@ -64,6 +72,15 @@ def parse_options(
     capture_exceptions: object,
     max_queued: object,
     shutdown_timeout: object,
+    scrub: object = None,
+    scrub_keys: object = None,
+    scrub_patterns: object = None,
+    before_send: object = None,
+    rate_limit: object = True,
+    dedupe_window: object = DEFAULT_DEDUPE_WINDOW,
+    sample_levels: object = None,
+    sample_loggers: object = None,
+    sink: object = None,
     event_level: object = None,
     logs_level: object = None,
     service_name: object = None,
@@ -72,6 +89,12 @@ def parse_options(
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
+    if before_send is not None and not callable(before_send):
+        raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
+    if dedupe_window is None or dedupe_window == 0:
+        dedupe_window = 0.0
+    else:
+        check(positive_problem("dedupe_window", dedupe_window, float))
     for field, value in (
         ("service_name", service_name),
         ("service_version", service_version),
@@ -97,8 +120,20 @@ def parse_options(
                 "client": _plain(client),
                 "max_queued": max_queued,
                 "shutdown_timeout": shutdown_timeout,
+                "scrub": scrub,
+                "scrub_keys": _plain(scrub_keys),
+                "scrub_patterns": _plain(scrub_patterns),
+                "sink": _plain(sink),
             },
         ),
+        before_send=before_send,
+        rate_limit=parse_rate_limit("rate_limit", _plain(rate_limit), None),
+        dedupe_window=float(dedupe_window),  # type: ignore[arg-type]  # checked above
+        sample_levels={
+            level_number(f"sample_levels[{name!r}]", name): rate
+            for name, rate in parse_rates("sample_levels", _plain(sample_levels)).items()
+        },
+        sample_loggers=parse_rates("sample_loggers", _plain(sample_loggers)),
         event_level=handler_level
         if event_level is None
         else level_number("event_level", event_level),

@@ -24,7 +24,7 @@ from posthog.request import determine_server_host
 
 from . import _diagnostics
 from ._message import Message
-from ._record_to_log import LogMessage
+from ._record_to_log import LogMessage, log_attributes
 from .sinks import LocalSink, LossReport
 
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
@@ -258,7 +258,7 @@ class OtlpLogsSink:
             severity_text=message.severity_text,
             severity_number=SeverityNumber(message.severity_number),
             body=message.body,
-            attributes=message.properties,
+            attributes=log_attributes(message),
         )
         return ReadableLogRecord(
             record,
@@ -313,6 +313,6 @@ class LocalLogsSink(LocalSink):
             "timestamp": message.timestamp,
             "severity": message.severity_text,
             "body": message.body,
-            "attributes": message.properties,
+            "attributes": log_attributes(message),
             "resource": self._resource,
         }

@@ -7,30 +7,17 @@ turns it into a `Message` with its ``to_message``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from . import _diagnostics
-from ._json import json_safe
 from .context import CallerContext
 from .events import EventData
 
-# The posthog SDK silently drops an event over 900 KiB, and PostHog rejects one
-# over 1 MB; a giant message or traceback should cost its tail, not the event.
-MAX_STRING_CHARS = 64 * 1024
-
-
-def _truncate(key: str, value: str) -> str:
-    cut = len(value) - MAX_STRING_CHARS
-    _diagnostics.report_once(
-        "truncated",
-        f"property {key!r} had {len(value)} characters; string properties are cut"
-        f" at {MAX_STRING_CHARS} so that the event stays under PostHog's size limit."
-        " Reported once.",
-    )
-    return f"{value[:MAX_STRING_CHARS]}... [truncated {cut} characters]"
+BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""A ``before_send`` hook: the event as a dict (``event``, ``distinct_id``,
+``properties``, ``timestamp``, ``uuid``), returned changed, or None to drop it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +31,7 @@ class Message:
     timestamp: datetime
     uuid: str | None
     exception: BaseException | None = None
+    before_send: tuple[BeforeSend, ...] = ()  # the front-end's own hooks, run first
 
 
 class Snapshot(Protocol):
@@ -63,19 +51,16 @@ def make_message(
     timestamp: datetime,
     uuid: str | None,
     exception: BaseException | None = None,
+    before_send: tuple[BeforeSend, ...] = (),
 ) -> Message:
     """Merge properties, lowest precedence first: posthog context tags, the given
-    properties (made JSON-safe), then the EventData's wire properties. String
-    values longer than `MAX_STRING_CHARS` are cut (and reported once)."""
-    props: dict[str, Any] = json_safe(caller.tags) if caller.tags else {}
+    properties, then the EventData's wire properties. (`_outgoing` makes them
+    JSON-safe, scrubs and caps them before the event leaves.)"""
+    props: dict[Any, Any] = dict(caller.tags) if caller.tags else {}
     if caller.session_id:
         props["$session_id"] = caller.session_id
-    for key, value in properties.items():
-        props[str(key)] = json_safe(value)
+    props.update(properties)
     props.update(data.wire_properties())
-    for key, value in props.items():
-        if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
-            props[key] = _truncate(key, value)
     return Message(
         name=data.event_name,
         distinct_id=distinct_id or caller.distinct_id,
@@ -83,4 +68,5 @@ def make_message(
         timestamp=timestamp,
         uuid=uuid,
         exception=exception,
+        before_send=before_send,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
@@ -20,9 +20,17 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
 from ._levels import default_event_type, default_relevancy
-from ._message import Message, make_message
+from ._message import BeforeSend, Message, make_message
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
-from .events import EVENT_TYPES, RELEVANCIES, EventData, EventType, Relevancy, registered_sources
+from .events import (
+    EVENT_TYPES,
+    MAX_ID_CHARS,
+    RELEVANCIES,
+    EventData,
+    EventType,
+    Relevancy,
+    registered_sources,
+)
 
 # Extra keys that fill EventData fields instead of becoming properties.
 _EXTRA_EVENT_TYPE = "event_type"
@@ -38,6 +46,8 @@ EXTRA_TO_LOGS = "posthog_logs"
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
+#: LogRecord's own attribute names: never extra keys (the other front-ends rename such keys).
+RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 
@@ -69,21 +79,46 @@ class RecordSnapshot:
         """The event for this record."""
         return self.mapper.build(self)
 
+    def with_repeats(self, count: int, first_seen: float, last_seen: float) -> RecordSnapshot:
+        """The summary of ``count`` records identical to this one, held back by
+        de-duplication: this record's event, with ``repeatCount`` and when the
+        first and the last repeat were logged, dated at the last."""
+        attrs = {
+            **self.attrs,
+            "repeatCount": count,
+            "firstSeen": datetime.fromtimestamp(first_seen, tz=timezone.utc),
+            "lastSeen": datetime.fromtimestamp(last_seen, tz=timezone.utc),
+            "created": last_seen,
+        }
+        return replace(self, attrs=attrs, exception=None)
+
 
 class RecordMapper:
     """Turns log records into `Message`s with one handler's options."""
 
-    def __init__(self, level_map: Mapping[int, LevelRule], capture_exceptions: bool) -> None:
+    def __init__(
+        self,
+        level_map: Mapping[int, LevelRule],
+        capture_exceptions: bool,
+        before_send: BeforeSend | None = None,
+    ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
+        self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
 
     def snapshot(
-        self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None
+        self,
+        record: logging.LogRecord,
+        source: str,
+        formatter: logging.Formatter | None,
+        message: str | None = None,
     ) -> RecordSnapshot:
-        """Read the record on the caller's thread. A message that cannot be formatted
+        """Read the record on the caller's thread (``message``: its formatted text, if
+        the caller has it already). A message that cannot be formatted
         (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
         try:
-            message = record.getMessage()
+            if message is None:
+                message = record.getMessage()
         except Exception as error:
             message = text = _raw_message(record, error)
         else:
@@ -117,7 +152,7 @@ class RecordMapper:
         source: str = _choice(
             extras.pop(_EXTRA_SOURCE, None), registered_sources(), "source", snap.source
         )
-        event_id = _first(extras, _EXTRA_IDS, "id", text_problem) or _event_id(snap)
+        event_id = _first(extras, _EXTRA_IDS, "id", _id_problem) or _event_id(snap)
         long_description = (
             _first(extras, _EXTRA_LONG_DESCRIPTION, "long_description", text_problem) or snap.text
         )
@@ -146,6 +181,7 @@ class RecordMapper:
             # Only an $exception's link needs the uuid now; otherwise the SDK makes it.
             uuid=str(uuid4()) if snap.exception is not None else None,
             exception=snap.exception,
+            before_send=self._before_send,
         )
 
 
@@ -184,6 +220,10 @@ def _raw_message(record: logging.LogRecord, error: Exception) -> str:
     except Exception:
         template = f"<unprintable {type(record.msg).__name__} message>"
     return f"{template} (args: {describe(record.args)})" if record.args else template
+
+
+def _id_problem(field: str, value: object) -> Exception | None:
+    return text_problem(field, value, max_chars=MAX_ID_CHARS)
 
 
 def _user_problem(field: str, value: object) -> Exception | None:

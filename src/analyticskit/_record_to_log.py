@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ._message import MAX_STRING_CHARS, Message
+from ._message import Message
+from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
 
 # Extra keys that make a record an event regardless of ``event_level``.
@@ -77,6 +78,15 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_STRING_CHARS else text[:MAX_STRING_CHARS] + "... [truncated]"
 
 
+def log_attributes(message: LogMessage) -> dict[str, Any]:
+    """The attributes a log leaves with, the session id under PostHog Logs' name."""
+    attributes = dict(message.properties)
+    session = attributes.pop(_SESSION_PROPERTY, None)
+    if session is not None:
+        attributes[SESSION_ID_ATTRIBUTE] = session
+    return attributes
+
+
 def to_log(snap: RecordSnapshot) -> LogMessage:
     """The log for one record: the event the events lane would build, flattened."""
     event = snap.mapper.build(snap)
@@ -95,9 +105,9 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
             attrs.get("exc_text") or _formatter.formatException(exc_info)
         )
     for key, value in event.properties.items():
-        if key == _SESSION_PROPERTY:
-            attributes[SESSION_ID_ATTRIBUTE] = _text(value)
-        elif key not in _NOT_ATTRIBUTES and value is not None:
+        # $session_id keeps its PostHog name through the outgoing filters (which
+        # leave PostHog's own keys alone); `log_attributes` renames it.
+        if key not in _NOT_ATTRIBUTES and value is not None:
             attributes[key] = _text(value)
     if event.distinct_id is not None:
         attributes[DISTINCT_ID_ATTRIBUTE] = event.distinct_id
@@ -108,6 +118,7 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         properties=attributes,
         timestamp=event.timestamp,
         uuid=None,
+        before_send=event.before_send,
         body=_text(snap.message),
         severity_text=attrs["levelname"],
         severity_number=severity_number(levelno),

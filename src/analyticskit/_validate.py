@@ -46,26 +46,26 @@ def choice_problem(field: str, value: object, allowed: Iterable[str]) -> Excepti
     return kind(f"{field}={describe(value)} is not allowed; allowed: {_allowed(allowed)}")
 
 
-def text_problem(field: str, value: object) -> Exception | None:
-    """``value`` must be a str with something other than white space in it."""
+def text_problem(field: str, value: object, max_chars: int | None = None) -> Exception | None:
+    """``value`` must be a str with something other than white space in it (and at
+    most ``max_chars`` characters)."""
     if not isinstance(value, str):
         return TypeError(
             f"{field} must be a non-empty str, got {type(value).__name__} {describe(value)}"
         )
     if not value.strip():
         return ValueError(f"{field} must be a non-empty str, got {describe(value)}")
+    if max_chars is not None and len(value) > max_chars:
+        return ValueError(
+            f"{field} must have at most {max_chars} characters, got {describe(value)}"
+        )
     return None
 
 
 def distinct_id_problem(field: str, value: object) -> Exception | None:
-    """A PostHog distinct id: a non-blank str of at most `MAX_DISTINCT_ID` characters."""
-    problem = text_problem(field, value)
-    if problem is None and len(str(value)) > MAX_DISTINCT_ID:
-        return ValueError(
-            f"{field} must be a distinct id of at most {MAX_DISTINCT_ID} characters"
-            f" (PostHog refuses longer ones), got {describe(value)}"
-        )
-    return problem
+    """A PostHog distinct id: a non-blank str of at most `MAX_DISTINCT_ID` characters
+    (PostHog refuses longer ones, and the whole batch with them)."""
+    return text_problem(field, value, max_chars=MAX_DISTINCT_ID)
 
 
 def optional_text_problem(field: str, value: object) -> Exception | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from re import Pattern
 from typing import Any
 
 import posthog
@@ -17,10 +18,14 @@ import posthog
 from . import _diagnostics
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
-from ._validate import check, positive_problem
+from ._message import BeforeSend
+from ._outgoing import Outgoing
+from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
+from ._validate import bool_problem, check, describe, positive_problem
+from ._volume import RateLimiter, parse_rate_limit
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
-from .sinks import LocalSink, PostHogSink, Sink
+from .sinks import LocalSink, PostHogSink, Sink, check_sink
 from .stats import Stats
 
 __all__ = [
@@ -50,6 +55,20 @@ class Analytics:
             together; past it new events are dropped and counted.
         shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
             delivery before counting what is left as dropped.
+        scrub: mask secrets in every event (on by default; see the README's
+            "Privacy" section for what is masked). ``False`` turns the defaults off.
+        scrub_keys, scrub_patterns: more key names whose values are masked, and
+            more regular expressions whose matches are masked, beside the defaults.
+        before_send: ``hook(event) -> event | None``, run on the worker for every
+            event after scrubbing: it may change the event dict (``event``,
+            ``distinct_id``, ``properties``, ``timestamp``, ``uuid``) or drop it
+            (None). If it raises, the event is dropped: counted as ``before_send``.
+        rate_limit: a cap per event name on `capture_event` (off by default):
+            ``True`` for 100 at once then 5 a second, or
+            ``{"burst": 100, "per_second": 5}``.
+        sink: deliver to this `Sink` instead (``api_key``, ``host`` and
+            ``client`` must then be None), with the same buffer, counters and
+            deadlines: e.g. `analyticskit.testing.MemorySink`.
     """
 
     def __init__(
@@ -60,11 +79,23 @@ class Analytics:
         client: posthog.Posthog | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        scrub: bool = True,
+        scrub_keys: Iterable[str] | None = None,
+        scrub_patterns: Iterable[str | Pattern[str]] | None = None,
+        before_send: BeforeSend | None = None,
+        rate_limit: bool | Mapping[str, float] | None = None,
+        sink: Sink | None = None,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
-        sink: Sink
-        if client is not None:
+        scrubber = _scrubber(scrub, scrub_keys, scrub_patterns)
+        if before_send is not None and not callable(before_send):
+            raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
+        limit = parse_rate_limit("rate_limit", rate_limit, None)
+        self._rate = RateLimiter(limit) if limit else None
+        if sink is not None:
+            check_sink(sink, api_key=api_key, host=host, client=client)
+        elif client is not None:
             if not isinstance(client, posthog.Posthog):
                 raise TypeError(f"client must be a posthog.Posthog, got {type(client).__name__}")
             sink = PostHogSink(client)
@@ -72,7 +103,10 @@ class Analytics:
             settings = Settings.resolve(api_key, host)
             if settings.api_key:
                 sink = PostHogSink(
-                    api_key=settings.api_key, host=settings.host, max_queued=max_queued
+                    api_key=settings.api_key,
+                    host=settings.host,
+                    max_queued=max_queued,
+                    scrubber=scrubber,
                 )
             else:
                 sink = LocalSink()
@@ -84,7 +118,12 @@ class Analytics:
         self.shutdown_timeout = float(shutdown_timeout)
         # Built after the posthog client, so that its exit hook runs before the
         # SDK's own (atexit runs hooks last-in, first-out).
-        self._delivery = Delivery(sink, max_queued, exit_timeout=self.shutdown_timeout)
+        self._delivery = Delivery(
+            sink,
+            max_queued,
+            exit_timeout=self.shutdown_timeout,
+            outgoing=Outgoing(scrubber, before_send),
+        )
         self._logs: Delivery | None = None
         self._logs_lock = threading.Lock()
 
@@ -132,6 +171,9 @@ class Analytics:
         Never blocks on the network: the event is built and sent by a worker thread.
         """
         snapshot = snapshot_call(data, from_user_id, properties)
+        if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
+            self._delivery.drop("rate_limited")
+            return None
         return snapshot.uuid if self._delivery.submit(snapshot) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
@@ -206,7 +248,13 @@ class Analytics:
         else:
             sink = LocalLogsSink(resource)
         events = self._delivery
-        logs = Delivery(sink, events.max_queued, exit_timeout=self.shutdown_timeout, track=False)
+        logs = Delivery(
+            sink,
+            events.max_queued,
+            exit_timeout=self.shutdown_timeout,
+            outgoing=events.outgoing,  # the same scrubbing, size caps and before_send
+            track=False,
+        )
         logs.noun = "logs"
         events.companions.append(logs)
         if not events.accepting:
@@ -215,6 +263,21 @@ class Analytics:
 
     def __repr__(self) -> str:
         return f"<Analytics to {self.sink.description}>"
+
+
+def _scrubber(scrub: object, keys: object, patterns: object) -> Scrubber | None:
+    check(bool_problem("scrub", scrub))
+    if keys is None:
+        keys = ()
+    elif isinstance(keys, str) or not isinstance(keys, Iterable):
+        raise TypeError(f"scrub_keys must be a list of key names, got {describe(keys)}")
+    extra_keys = list(keys)
+    if not all(isinstance(k, str) and k.strip() for k in extra_keys):
+        raise TypeError(f"scrub_keys must hold non-empty strings, got {describe(extra_keys)}")
+    extra_patterns = compile_patterns("scrub_patterns", patterns)
+    if scrub:
+        return Scrubber((*DEFAULT_SECRET_KEYS, *extra_keys), (*DEFAULT_PATTERNS, *extra_patterns))
+    return Scrubber(extra_keys, extra_patterns) if extra_keys or extra_patterns else None
 
 
 _default: Analytics | None = None
@@ -242,24 +305,44 @@ def configure(
     client: posthog.Posthog | None = None,
     max_queued: int = DEFAULT_MAX_QUEUED,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    scrub: bool = True,
+    scrub_keys: Iterable[str] | None = None,
+    scrub_patterns: Iterable[str | Pattern[str]] | None = None,
+    before_send: BeforeSend | None = None,
+    rate_limit: bool | Mapping[str, float] | None = None,
+    sink: Sink | None = None,
 ) -> Analytics:
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
     A previous default instance is shut down first (within its own deadline).
     """
-    global _default
     instance = Analytics(
         api_key=api_key,
         host=host,
         client=client,
         max_queued=max_queued,
         shutdown_timeout=shutdown_timeout,
+        scrub=scrub,
+        scrub_keys=scrub_keys,
+        scrub_patterns=scrub_patterns,
+        before_send=before_send,
+        rate_limit=rate_limit,
+        sink=sink,
     )
-    with _default_lock:
-        previous, _default = _default, instance
+    previous = swap_default(instance)
     if previous is not None:
         previous.shutdown()
     return instance
+
+
+def swap_default(instance: Analytics | None) -> Analytics | None:
+    """Make ``instance`` the default (None: the next use builds one from the
+    environment) and return the previous default, left running. For
+    `analyticskit.testing.capture_events`; applications use `configure`."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, instance
+    return previous
 
 
 def capture_event(

@@ -74,6 +74,9 @@ class CallerContext:
 
 
 _EMPTY = CallerContext(None, {}, None)
+# posthog's current context scope (None outside any): with neither a scope nor a bound
+# user there is nothing to read, and the three posthog calls below are skipped.
+_posthog_scope = getattr(posthog_contexts, "_get_current_context", None)
 
 
 def snapshot() -> CallerContext:
@@ -81,6 +84,8 @@ def snapshot() -> CallerContext:
 
     Treat the result as read-only: with nothing bound it is one shared object.
     """
+    if _posthog_scope is not None and _bound_user.get() is None and _posthog_scope() is None:
+        return _EMPTY
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
     session_id = posthog_contexts.get_context_session_id()

@@ -34,6 +34,9 @@ Relevancy = Literal["low", "medium", "high"]
 Source = Literal["general", "auth", "db", "analytics", "iap", "notif", "aikit"]
 """The sources AnalyticsKit knows out of the box. Applications may register more."""
 
+MAX_ID_CHARS = 200
+"""The longest ``id``: the event name is ``{event_type}_{id}``."""
+
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 RELEVANCIES: tuple[Relevancy, ...] = get_args(Relevancy)
 DEFAULT_SOURCES: tuple[str, ...] = get_args(Source)
@@ -68,7 +71,8 @@ class EventData:
 
     Args:
         event_type: ``"info"``, ``"error"`` or ``"success"``.
-        id: non-empty identifier, snake_case recommended (``"fetch_all_users"``).
+        id: non-empty identifier of at most 200 characters, snake_case recommended
+            (``"fetch_all_users"``).
         source: one of the default sources or a name given to `register_source`.
         long_description: optional human-readable detail.
         relevancy: ``"low"``, ``"medium"`` or ``"high"``; None resolves to
@@ -87,7 +91,7 @@ class EventData:
 
     def __post_init__(self) -> None:
         check(choice_problem("EventData.event_type", self.event_type, EVENT_TYPES))
-        check(text_problem("EventData.id", self.id))
+        check(text_problem("EventData.id", self.id, max_chars=MAX_ID_CHARS))
         check(choice_problem("EventData.source", self.source, _sources))
         check(optional_text_problem("EventData.long_description", self.long_description))
         if self.relevancy is not None:

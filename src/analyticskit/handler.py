@@ -9,50 +9,31 @@ builds the event (`_record_to_event`) and hands it to the SDK.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard
+from . import _diagnostics
 from ._delivery import Delivery
+from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
-from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordMapper
+from ._message import BeforeSend, Snapshot
+from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordSnapshot
 from ._record_to_log import LogSnapshot
-from .analytics import Analytics, get_analytics
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
+from .analytics import Analytics
+from .sinks import Sink
 from .stats import DropReason, Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
-_ROUTE_CACHE_SIZE = 4096
 _install_lock = threading.Lock()
-
-
-class _Skip:
-    """A cached routing decision to drop a logger's records, and why."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: DropReason) -> None:
-        self.reason: DropReason = reason
-
-
-_SKIP_RECURSION = _Skip("recursion")
-_SKIP_FILTERED = _Skip("filtered")
-_NEVER = 1 << 62  # above every level
+_NEVER = 1 << 62  # above every level: the logs lane's level while it is off
 _EVENT_EXTRAS = ("id", "event_id", "event_type")
-
-
-def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
-    # A plain name matches the logger and its children; a glob uses fnmatch.
-    return any(
-        fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
-        for p in patterns
-    )
 
 
 class PostHogHandler(logging.Handler):
@@ -79,8 +60,21 @@ class PostHogHandler(logging.Handler):
             added to the SDK's and this library's own.
         capture_exceptions: also send records' exceptions to PostHog Error
             Tracking (one ``$exception`` each, linked by ``exception_uuid``).
-        max_queued, shutdown_timeout: as for `Analytics`; given without a
-            connection argument, they too give the handler its own delivery.
+        max_queued, shutdown_timeout, scrub, scrub_keys, scrub_patterns: as for
+            `Analytics`; given without a connection argument, they too give the
+            handler its own delivery.
+        before_send: ``hook(event) -> event | None`` for this handler's events,
+            run on the worker before the `Analytics` object's own (see there).
+        rate_limit: a cap per event name, on by default: ``True`` (100 at once,
+            then 5 a second), ``{"burst": ..., "per_second": ...}``, or ``False``.
+        dedupe_window: seconds within which records identical to one sent are
+            held back and summed up in one event with ``repeatCount`` at the
+            window's end (default 1.0; 0 turns it off).
+        sample_levels, sample_loggers: sampling rates by level name or logger
+            (prefix), e.g. ``{"DEBUG": 0.1}``; off unless set.
+        sink: deliver to this `Sink` (through a delivery of the handler's own,
+            closed with it) instead of PostHog; not with ``api_key``, ``host``,
+            ``client`` or ``analytics``.
         event_level: records at or above it become events (default: ``level``).
         logs_level: records at or above it also go to PostHog Logs (default:
             None, off). Needs the ``analyticskit-posthog[logs]`` extra.
@@ -114,6 +108,15 @@ class PostHogHandler(logging.Handler):
         capture_exceptions: bool = False,
         max_queued: int | None = None,
         shutdown_timeout: float | None = None,
+        scrub: bool | None = None,
+        scrub_keys: Iterable[str] | None = None,
+        scrub_patterns: Iterable[str] | None = None,
+        before_send: BeforeSend | None = None,
+        rate_limit: bool | Mapping[str, float] | None = True,
+        dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
+        sample_levels: Mapping[str, float] | None = None,
+        sample_loggers: Mapping[str, float] | None = None,
+        sink: Sink | None = None,
         event_level: int | str | None = None,
         logs_level: int | str | None = None,
         service_name: str | None = None,
@@ -138,89 +141,94 @@ class PostHogHandler(logging.Handler):
             capture_exceptions=capture_exceptions,
             max_queued=max_queued,
             shutdown_timeout=shutdown_timeout,
+            scrub=scrub,
+            scrub_keys=scrub_keys,
+            scrub_patterns=scrub_patterns,
+            before_send=before_send,
+            rate_limit=rate_limit,
+            dedupe_window=dedupe_window,
+            sample_levels=sample_levels,
+            sample_loggers=sample_loggers,
+            sink=sink,
             event_level=event_level,
             logs_level=logs_level,
             service_name=service_name,
             service_version=service_version,
             environment=environment,
         )
-        self._options = options
-        self._mapper = RecordMapper(options.level_rules, options.capture_exceptions)
-        self._routes: dict[str, str | _Skip] = {}
+        self._volume = RecordVolume.create(
+            options.rate_limit,
+            options.dedupe_window,
+            options.sample_levels,
+            options.sample_loggers,
+        )
+        self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
         self._closing: threading.Thread | None = None
-        own = options.connection.own
-        # None: the shared default, looked up on each record, so that a later
-        # analyticskit.configure() applies to this handler too.
-        self._analytics = Analytics(**own) if own else options.connection.analytics
-        self._owns_analytics = bool(own)
         self._event_level = options.event_level
-        # No logs lane: a level no record reaches.
         self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
-        if self._analytics is not None and options.logs_level is not None:
-            self._analytics.enable_logs(**(options.logs_resource or {}))
+        given = self._front.given_analytics
+        if given is not None and options.logs_level is not None:
+            given.enable_logs(**(options.logs_resource or {}))
         super().__init__(options.level)
 
     @property
     def capture_exceptions(self) -> bool:
         """Whether records' exceptions also go to PostHog Error Tracking."""
-        return self._options.capture_exceptions
+        return self._front.options.capture_exceptions
 
     @property
     def analytics(self) -> Analytics:
         """The `Analytics` object this handler delivers through."""
-        return self._analytics or get_analytics()
+        return self._front.analytics
 
-    def _route(self, name: str) -> str | _Skip:
-        """The source for a logger's records, or why they are dropped (cached per name)."""
-        options = self._options
-        route: str | _Skip
-        if _guard.matches(name, options.ignored):
-            route = _SKIP_RECURSION
-        elif (options.include and not _name_matches(name, options.include)) or (
-            options.exclude and _name_matches(name, options.exclude)
-        ):
-            route = _SKIP_FILTERED
-        else:
-            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
-            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
-        if len(self._routes) >= _ROUTE_CACHE_SIZE:
-            self._routes.clear()
-        self._routes[name] = route
-        return route
+    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
+        return self._front.mapper.snapshot(record, source, self.formatter)
+
+    def _snapshot_or_hold(
+        self, record: logging.LogRecord, source: str
+    ) -> RecordSnapshot | DropReason:
+        """The snapshot, or why the volume control holds the record back."""
+        volume = self._volume
+        assert volume is not None
+        message = _message_of(record)
+        held = volume.hold(record, message)
+        if held is not None:
+            return held
+        snapshot = self._front.mapper.snapshot(record, source, self.formatter, message)
+        volume.sent(record, message, snapshot)
+        return snapshot
+
+    def _due_summaries(self, everything: bool) -> list[Snapshot]:
+        """The events that sum up records held back as duplicates, for ended windows."""
+        if self._volume is None:
+            return []
+        return [
+            sample.with_repeats(count, first, last)
+            for sample, count, first, last in self._volume.due(everything)
+            if isinstance(sample, RecordSnapshot)
+        ]
 
     def emit(self, record: logging.LogRecord) -> None:
         """Snapshot the record for the delivery worker of each lane it goes to. Never
         raises into the caller; a record that fails here is counted as dropped
         (``invalid``)."""
-        events = logs = None
         try:
-            analytics = self._analytics or get_analytics()
             to_events, to_logs = self._lanes(record)
-            events = analytics.delivery if to_events else None
-            if to_logs:
-                logs = analytics.logs_delivery or self._enable_logs(analytics)
-            if events is None and logs is None:
+            snapshot = self._snapshot if self._volume is None else self._snapshot_or_hold
+            if not to_logs:
+                if to_events:
+                    self._front.emit(record.name, snapshot, record)
                 return
-            route = self._routes.get(record.name) or self._route(record.name)
-            if isinstance(route, _Skip):
-                _drop(events, logs, route.reason)
-                return
-            events, logs = _accepting(events), _accepting(logs)
-            if events is None and logs is None:  # full or closed: skip the snapshot
-                return
-            if not _guard.enter():
-                _drop(events, logs, "recursion")
-                return
-            try:
-                snapshot = self._mapper.snapshot(record, route, self.formatter)
-                if events is not None:
-                    events.enqueue(snapshot)
-                if logs is not None:
-                    logs.enqueue(LogSnapshot(snapshot))
-            finally:
-                _guard.leave()
+            analytics = self._front.analytics
+            logs = analytics.logs_delivery or self._enable_logs(analytics)
+            if to_events:
+                refusal = analytics.delivery.refusal()
+                if refusal is None:
+                    self._front.emit(record.name, _also_to(logs, snapshot), record)
+                    return
+                analytics.delivery.drop(refusal)  # the events lane is full or closed
+            self._front.emit(record.name, _as_log(snapshot), record, lane=logs)
         except Exception:
-            _drop(events, logs, "invalid")
             self.handleError(record)
 
     def _lanes(self, record: logging.LogRecord) -> tuple[bool, bool]:
@@ -236,13 +244,13 @@ class PostHogHandler(logging.Handler):
             to_events = any(extra.get(key) is not None for key in _EVENT_EXTRAS)
         forced = extra.get(EXTRA_TO_LOGS)
         if forced is not None:
-            to_logs = bool(forced) and self._options.logs_level is not None
+            to_logs = bool(forced) and self._logs_level != _NEVER
         return to_events, to_logs
 
     def _enable_logs(self, analytics: Analytics) -> Delivery:
         """The shared instance's logs lane, turned on at its first log (it may have
         been replaced by `configure` since this handler was built)."""
-        return analytics.enable_logs(**(self._options.logs_resource or {}))
+        return analytics.enable_logs(**(self._front.options.logs_resource or {}))
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
@@ -267,7 +275,7 @@ class PostHogHandler(logging.Handler):
         thread, within its deadline, so ``dictConfig`` is never stalled; the
         interpreter waits for that thread at exit."""
         try:
-            if self._owns_analytics and self._closing is None:
+            if self._front.owns_analytics and self._closing is None:
                 self._closing = threading.Thread(
                     target=self.analytics.shutdown, name="analyticskit-close", daemon=False
                 )
@@ -289,22 +297,44 @@ class PostHogHandler(logging.Handler):
         return self.analytics.stats()
 
 
-def _accepting(delivery: Delivery | None) -> Delivery | None:
-    """``delivery`` if it takes a record now, else None (the refusal counted)."""
-    if delivery is None:
+_MakeSnapshot = Callable[[logging.LogRecord, str], "RecordSnapshot | DropReason"]
+
+
+def _also_to(logs: Delivery, snapshot: _MakeSnapshot) -> _MakeSnapshot:
+    """``snapshot``, whose result also goes to the logs lane (held back or refused
+    there too, and counted so)."""
+
+    def both(record: logging.LogRecord, source: str) -> RecordSnapshot | DropReason:
+        item = snapshot(record, source)
+        if isinstance(item, str):
+            logs.drop(item)
+            return item
+        refusal = logs.refusal()
+        if refusal is None:
+            logs.enqueue(LogSnapshot(item))
+        else:
+            logs.drop(refusal)
+        return item
+
+    return both
+
+
+def _as_log(snapshot: _MakeSnapshot) -> Callable[[logging.LogRecord, str], Snapshot | DropReason]:
+    """``snapshot`` for the logs lane alone."""
+
+    def log(record: logging.LogRecord, source: str) -> Snapshot | DropReason:
+        item = snapshot(record, source)
+        return item if isinstance(item, str) else LogSnapshot(item)
+
+    return log
+
+
+def _message_of(record: logging.LogRecord) -> str | None:
+    """The record's formatted message, or None if it cannot be formatted."""
+    try:
+        return record.getMessage()
+    except Exception:
         return None
-    refusal = delivery.refusal()
-    if refusal is None:
-        return delivery
-    delivery.drop(refusal)
-    return None
-
-
-def _drop(events: Delivery | None, logs: Delivery | None, reason: DropReason) -> None:
-    """Count one record dropped for ``reason`` in each lane it was going to."""
-    for delivery in (events, logs):
-        if delivery is not None:
-            delivery.drop(reason)
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:

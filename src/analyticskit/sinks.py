@@ -1,4 +1,7 @@
-"""Where events leave the process: the posthog SDK's client, or the local JSON sink."""
+"""Where events leave the process: the `Sink` protocol, and the two sinks the library
+ships: `PostHogSink` (the posthog SDK's client) and `LocalSink` (JSON lines on stderr).
+`analyticskit.testing.MemorySink` is a third. Any object with the protocol's
+members can be given as ``Analytics(sink=...)`` or ``PostHogHandler(sink=...)``."""
 
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from uuid import uuid4
 import posthog
 from posthog.request import APIError
 from posthog.utils import system_context
-from pythonjsonlogger.json import JsonEncoder
 
 from . import _diagnostics
 from ._counters import SinkLoss
+from ._json import json_line
 from ._message import Message
+from ._outgoing import scrub_sdk_event
+from ._scrub import Scrubber
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
 
@@ -65,9 +70,30 @@ def _ignore_losses(kind: SinkLoss, count: int) -> None:
     """The loss report of a sink no delivery engine has attached to yet."""
 
 
-class Sink(Protocol):
-    """What `Analytics` delivers to. ``send`` runs on the library's worker thread."""
+SINK_MEMBERS = ("description", "attach", "warm_up", "send", "pending", "flush", "close")
+"""What an object needs to be accepted as a `Sink`."""
 
+
+class Sink(Protocol):
+    """Where an `Analytics` object's events leave the process.
+
+    The delivery engine (its bounded buffer, worker thread, counters and
+    deadlines) calls these methods: ``warm_up`` and ``send`` on its worker
+    thread, never on the thread that captured the event; ``flush`` and ``close``
+    in ``flush``/``shutdown``; ``pending`` from any thread (keep it cheap). A
+    `Message` has the event's name, distinct id (None: personless), JSON-safe
+    properties, timestamp and uuid.
+
+    ``send`` returns how many events it took (0 counts the event as dropped); an
+    exception it raises counts the event as ``invalid``. Events a sink takes and
+    later fails to deliver are reported through the function given to ``attach``
+    (``report("failed", n)`` or ``report("rejected", n)``), so that the counters
+    balance. ``pending`` lets ``flush`` and the memory bound see what the sink
+    still holds. ``flush`` and ``close`` must return within their ``timeout``: the
+    engine's deadlines hold around a ``send`` that blocks, not inside them.
+    """
+
+    #: Named in diagnostics and ``repr``, e.g. ``"PostHog at https://..."``.
     description: str
 
     def attach(self, report: LossReport) -> None:
@@ -89,8 +115,34 @@ class Sink(Protocol):
         """Release what the sink owns, within ``timeout`` seconds."""
 
 
+def check_sink(sink: object, **connection: object) -> None:
+    """Raise TypeError unless ``sink`` has every member of `Sink`, and ValueError if a
+    connection argument (``api_key``, ``host``, ``client``) is given beside it."""
+    missing = [name for name in SINK_MEMBERS if not hasattr(sink, name)]
+    uncallable = [
+        n for n in SINK_MEMBERS[1:] if n not in missing and not callable(getattr(sink, n))
+    ]
+    if missing or uncallable:
+        raise TypeError(
+            f"sink must implement analyticskit.Sink ({', '.join(SINK_MEMBERS)}),"
+            f" got {type(sink).__name__}"
+            + (f" without {', '.join(missing)}" if missing else "")
+            + (f" whose {', '.join(uncallable)} is not callable" if uncallable else "")
+        )
+    given = sorted(name for name, value in connection.items() if value is not None)
+    if given:
+        raise ValueError(
+            f"give either sink or {', '.join(given)}, not both (a sink is where events go)"
+        )
+
+
 class PostHogSink:
-    """Delivery through a ``posthog.Posthog`` client: its queue, batching, gzip, retries."""
+    """Delivery through a ``posthog.Posthog`` client: its queue, batching, gzip, retries.
+
+    Args:
+        client: a client to deliver through; flushed, never shut down.
+        api_key, host, max_queued: build (and own) a client instead.
+    """
 
     def __init__(
         self,
@@ -99,6 +151,7 @@ class PostHogSink:
         api_key: str | None = None,
         host: str | None = None,
         max_queued: int = 10_000,
+        scrubber: Scrubber | None = None,
     ) -> None:
         self._report: LossReport = _ignore_losses
         self._owned = client is None
@@ -111,6 +164,8 @@ class PostHogSink:
                 max_queue_size=max_queued,
                 gzip=True,
                 on_error=self._on_error,
+                # Error Tracking's $exception events are built by the SDK itself.
+                before_send=scrub_sdk_event(scrubber) if scrubber else None,
             )
         self.client = client
         self.description = f"PostHog at {client.host}"
@@ -199,12 +254,15 @@ class PostHogSink:
 
 
 class LocalSink:
-    """The embedded default with no PostHog key: one JSON object a line on stderr."""
+    """The embedded default with no PostHog key: one JSON object a line on stderr.
+
+    Each line is strict JSON (NaN and infinities are null) and holds no character
+    that `str.splitlines` splits on, whatever the event's values.
+    """
 
     description = "the local sink (stderr)"
 
     def __init__(self) -> None:
-        self._encoder = JsonEncoder(ensure_ascii=False)
         self._report: LossReport = _ignore_losses
 
     def attach(self, report: LossReport) -> None:
@@ -224,7 +282,7 @@ class LocalSink:
         }
 
     def send(self, message: Message) -> int:
-        line = self._encoder.encode(self._payload(message))
+        line = json_line(self._payload(message))
         try:
             # sys.stderr is looked up on each write, so redirections apply.
             sys.stderr.write(line + "\n")

@@ -16,6 +16,11 @@ DropReason = Literal[
     "invalid",
     "rejected",
     "timeout",
+    "rate_limited",
+    "sampled",
+    "deduplicated",
+    "before_send",
+    "too_large",
 ]
 """Why an event was dropped.
 
@@ -29,6 +34,12 @@ DropReason = Literal[
   large a batch); a 408 or 429 that outlasts the SDK's retries counts as failed.
 - ``timeout``: not confirmed delivered when a shutdown's deadline passed
   (PostHog down, slow or silent). A slow server may still receive some of them.
+- ``rate_limited``: over the handler's (or `Analytics`') rate cap for its event name.
+- ``sampled``: left out by a handler's sampling rates.
+- ``deduplicated``: a record identical to one sent within the handler's
+  de-duplication window; the window's summary event carries ``repeatCount``.
+- ``before_send``: dropped by a ``before_send`` hook, or the hook raised.
+- ``too_large``: still over PostHog's size limit with every string cut.
 """
 
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)

@@ -1,0 +1,5 @@
+"""``python -m analyticskit``: the ``analyticskit`` command."""
+
+from analyticskit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""structlog: `PostHogProcessor` turns event dicts into the events `PostHogHandler` makes.
+
+Needs the extra ``analyticskit-posthog[structlog]``. Put the processor in the
+chain before the renderer (and after ``structlog.contextvars.merge_contextvars``,
+so bound keys such as ``uid`` reach it); it passes each event dict on unchanged::
+
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        PostHogProcessor(level="INFO", sources={"myapp.auth": "auth"}),
+        structlog.dev.ConsoleRenderer(),
+    ])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from . import _diagnostics, _extras
+from ._front_end import ForeignSnapshot, Origin, OtherFrontEnd, exc_info_of
+from ._levels import level_number
+
+_extras.require("structlog", "structlog")
+
+__all__ = ["PostHogProcessor"]
+
+# structlog's method names that are not logging's level names.
+_METHOD_LEVELS = {
+    "warn": logging.WARNING,
+    "exception": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "msg": logging.INFO,
+    "log": logging.INFO,
+}
+# Keys structlog's own processors add, read here rather than sent as properties.
+_CONSUMED = frozenset(
+    ("event", "level", "logger", "exc_info", "exception", "module", "func_name", "lineno")
+)
+
+
+class PostHogProcessor(OtherFrontEnd):
+    """A structlog processor: each event dict at or above ``level`` becomes the
+    AnalyticsKit event `analyticskit.PostHogHandler` would make of the same record.
+
+    The id comes from the ``event`` string as a template (or from an ``id`` key);
+    the ``source``, ``uid``/``user_id``, ``event_type``, ``relevancy`` and
+    ``long_description`` keys act as in ``extra``; other keys become properties;
+    ``exc_info`` (and ``log.exception(...)``) gives the traceback. The level is the
+    event dict's ``level`` (``structlog.processors.add_log_level``), else the
+    method's name; the logger name, for ``sources``, is the ``logger`` key
+    (``add_logger_name``), else the wrapped logger's ``name``, else ``"structlog"``.
+    ``module``, ``func_name`` and ``lineno`` (``CallsiteParameterAdder``) fill the
+    origin properties when present.
+
+    Args:
+        level: the lowest level sent, as an int or a name (default ``INFO``).
+        **options: those of `analyticskit.PostHogHandler` (``sources``,
+            ``default_source``, ``level_map``, ``include``, ``exclude``,
+            ``ignore_loggers``, ``capture_exceptions``, ``analytics``, ``api_key``,
+            ``host``, ``client``, ``max_queued``, ``shutdown_timeout``).
+
+    ``flush(timeout)``, ``stats()`` and ``analytics`` as on `PostHogHandler`.
+
+    Raises:
+        TypeError, ValueError: a bad or unknown option, naming it.
+    """
+
+    def __init__(self, level: int | str = logging.INFO, **options: Any) -> None:
+        super().__init__(level, options)
+        self._levels: dict[object, int] = {}
+        self._take = self._snapshot  # one bound method, not one per call
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Queue the event dict's event if its level is high enough; return it unchanged."""
+        try:
+            level = event_dict.get("level", method_name)
+            levelno = self._levels.get(level) or self._level_of(level, method_name)
+            if levelno >= self._level:
+                name = event_dict.get("logger") or getattr(logger, "name", None) or "structlog"
+                name = name if type(name) is str else str(name)
+                self._front.emit(name, self._take, (levelno, name, method_name, event_dict))
+        except Exception as error:
+            _diagnostics.report_once(
+                "structlog-emit",
+                f"PostHogProcessor could not queue an event ({error!r}); it is counted as"
+                " dropped (invalid). Reported once.",
+            )
+        return event_dict
+
+    def _level_of(self, level: object, method_name: str) -> int:
+        """The number of a ``level`` key (a name; else the method's name counts), cached."""
+        name = level if isinstance(level, str) else method_name
+        try:
+            number = _METHOD_LEVELS.get(name.lower()) or level_number("level", name)
+        except ValueError:
+            number = logging.INFO
+        if isinstance(level, str):  # a key of another type is not cached
+            self._levels[level] = number
+        return number
+
+    def _snapshot(
+        self, item: tuple[int, str, str, MutableMapping[str, Any]], source: str
+    ) -> ForeignSnapshot:
+        levelno, name, method_name, event_dict = item
+        # log.exception() without exc_info: the exception being handled (set_exc_info's rule).
+        exc_info = event_dict.get("exc_info", method_name == "exception")
+        return self._front.foreign_snapshot(
+            _convert,
+            dict(event_dict),
+            levelno,
+            name,
+            time.time(),
+            source,
+            exc_info_of(exc_info) if exc_info else None,
+        )
+
+
+def _convert(event_dict: dict[str, Any]) -> tuple[dict[str, Any], Origin, str, str | None]:
+    """On the worker: the event dict's extra keys, origin, message and traceback text."""
+    event = event_dict.get("event")
+    origin: Origin = (
+        event,
+        event_dict.get("module"),
+        event_dict.get("func_name"),
+        event_dict.get("lineno"),
+    )
+    extras = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
+    # After structlog's format_exc_info, the traceback is the "exception" string.
+    formatted = event_dict.get("exception")
+    traceback = formatted if isinstance(formatted, str) else None
+    return extras, origin, event if isinstance(event, str) else str(event), traceback

@@ -1,0 +1,226 @@
+"""What users import in their own tests: events kept in memory, exactly as PostHog
+would receive them, and a context that routes everything captured inside it there.
+
+```python
+from analyticskit.testing import capture_events
+
+with capture_events() as captured:
+    checkout(cart)  # calls capture_event(...) and logs through PostHogHandler
+captured.one("success_purchase_completed").assert_properties(source="iap")
+```
+
+The pytest fixture ``analytics_events`` (registered through the ``pytest11`` entry
+point) is `capture_events` for the length of one test.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import posthog
+from posthog.request import DatetimeSerializer
+
+from ._message import Message
+from .analytics import DEFAULT_FLUSH_TIMEOUT, Analytics, swap_default
+from .config import DEFAULT_MAX_QUEUED
+from .sinks import LossReport, PostHogSink
+
+__all__ = ["CapturedEvent", "CapturedEvents", "MemorySink", "capture_events"]
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class CapturedEvent:
+    """One event as PostHog would receive it (after the posthog SDK's enrichment and
+    JSON encoding): ``name`` is the wire's ``event``; a personless event has the
+    SDK's random distinct id and ``$process_person_profile: false``."""
+
+    name: str
+    distinct_id: str
+    properties: dict[str, Any]
+    timestamp: str
+    uuid: str
+
+    @property
+    def personless(self) -> bool:
+        """True for an event sent without a user (the SDK's anonymous form)."""
+        return self.properties.get("$process_person_profile") is False
+
+    def assert_properties(self, expected: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Assert that the event has these properties with these values (others may
+        exist). Wire names that are not identifiers go in the mapping:
+        ``event.assert_properties({"$session_id": "s1"}, source="auth")``.
+
+        Raises:
+            AssertionError: naming every property that is missing or differs.
+        """
+        wanted = {**(expected or {}), **more}
+        problems = []
+        for key, value in wanted.items():
+            got = self.properties.get(key, _MISSING)
+            if got is _MISSING:
+                problems.append(f"  {key}: missing (expected {value!r})")
+            elif got != value:
+                problems.append(f"  {key}: expected {value!r}, got {got!r}")
+        if problems:
+            raise AssertionError(
+                f"event {self.name!r} (distinct id {self.distinct_id!r}):\n"
+                + "\n".join(problems)
+                + f"\nits properties: {self.properties!r}"
+            )
+
+
+class _Queries:
+    """Finding captured events by name."""
+
+    @property
+    def events(self) -> list[CapturedEvent]:
+        raise NotImplementedError
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the captured events, in order."""
+        return [event.name for event in self.events]
+
+    def named(self, name: str) -> list[CapturedEvent]:
+        """The captured events called ``name``, in order (``info_fetch_all_users``)."""
+        return [event for event in self.events if event.name == name]
+
+    def one(self, name: str) -> CapturedEvent:
+        """The one event called ``name``.
+
+        Raises:
+            AssertionError: there are none or several, listing what was captured.
+        """
+        events = self.events
+        found = [event for event in events if event.name == name]
+        if len(found) != 1:
+            raise AssertionError(
+                f"expected exactly one event {name!r}, captured {len(found)};"
+                f" events captured: {[event.name for event in events]!r}"
+            )
+        return found[0]
+
+
+class MemorySink(_Queries):
+    """A `Sink` that keeps events in memory, exactly as PostHog would receive them.
+
+    Each message goes through the posthog SDK's own event building (its
+    properties, ``$lib``, timestamp and personless forms, exceptions as
+    ``$exception`` events) and JSON encoding, with a client that sends nothing.
+    Thread-safe. Read after ``flush`` of the `Analytics` object that delivers to
+    it (`capture_events` does that for you).
+    """
+
+    description = "memory (analyticskit.testing)"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[CapturedEvent] = []
+        client = posthog.Posthog(
+            "phc_analyticskit_testing",
+            host="http://127.0.0.1:9",  # never used: send=False
+            send=False,
+            before_send=self._keep,
+        )
+        self._posthog = PostHogSink(client)
+
+    def _keep(self, wire: dict[str, Any]) -> dict[str, Any]:
+        event = json.loads(json.dumps(wire, cls=DatetimeSerializer))
+        captured = CapturedEvent(
+            name=event["event"],
+            distinct_id=event["distinct_id"],
+            properties=event.get("properties") or {},
+            timestamp=event["timestamp"],
+            uuid=event["uuid"],
+        )
+        with self._lock:
+            self._events.append(captured)
+        return wire
+
+    @property
+    def events(self) -> list[CapturedEvent]:
+        """A copy of the events kept so far, in order."""
+        with self._lock:
+            return list(self._events)
+
+    def clear(self) -> None:
+        """Forget the events kept so far."""
+        with self._lock:
+            self._events.clear()
+
+    def attach(self, report: LossReport) -> None:
+        self._posthog.attach(report)
+
+    def warm_up(self) -> None:
+        self._posthog.warm_up()
+
+    def send(self, message: Message) -> int:
+        return self._posthog.send(message)
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+class CapturedEvents(_Queries):
+    """What `capture_events` yields: the events captured so far, each read flushing
+    the capturing `Analytics` object first."""
+
+    def __init__(self, sink: MemorySink, analytics: Analytics, timeout: float) -> None:
+        self.sink = sink
+        self.analytics = analytics
+        self._timeout = timeout
+
+    @property
+    def events(self) -> list[CapturedEvent]:
+        """The events captured so far, in order (queued ones are delivered first)."""
+        self.analytics.flush(self._timeout)
+        return self.sink.events
+
+    def clear(self) -> None:
+        """Deliver what is queued, then forget every event captured so far."""
+        self.analytics.flush(self._timeout)
+        self.sink.clear()
+
+
+@contextmanager
+def capture_events(
+    *, max_queued: int = DEFAULT_MAX_QUEUED, timeout: float = DEFAULT_FLUSH_TIMEOUT
+) -> Iterator[CapturedEvents]:
+    """Route everything captured inside the block to memory, and restore the previous
+    default `Analytics` instance after it.
+
+    Inside, the default instance (module-level `capture_event`, and every
+    `PostHogHandler` built without a connection of its own, ``install()``'s
+    included) delivers to a `MemorySink` through the real mapping code; nothing
+    is sent to PostHog, whatever ``POSTHOG_API_KEY`` says. `Analytics` objects
+    and handlers given their own ``api_key``, ``client``, ``analytics`` or
+    ``sink`` keep delivering there. Blocks nest. An instance `configure`
+    installed inside the block is shut down at its end.
+
+    Args:
+        max_queued: the capturing instance's buffer limit.
+        timeout: seconds each read (and the end of the block) waits for delivery.
+    """
+    sink = MemorySink()
+    analytics = Analytics(sink=sink, max_queued=max_queued)
+    previous = swap_default(analytics)
+    try:
+        yield CapturedEvents(sink, analytics, timeout)
+    finally:
+        current = swap_default(previous)
+        analytics.shutdown(timeout)
+        if current is not None and current is not analytics:
+            current.shutdown()

@@ -1,0 +1,147 @@
+"""Cost control: a log storm cannot run up the bill. The default caps hold back what a
+loop logs, every record is accounted for, and capture_event is capped only when asked."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from analyticskit import Stats
+from capture_server import CaptureServer
+from helpers import SEED, MakeAnalytics, MakeHandler, deliver
+
+DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
+
+
+def balanced(stats: Stats) -> bool:
+    return stats.emitted == stats.sent + stats.failed + stats.pending + stats.dropped_total
+
+
+def test_the_same_error_10000_times_sends_the_first_and_one_summary(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**DEFAULTS)
+    for _ in range(10_000):
+        log.error("database unreachable")
+
+    events = deliver(handler, capture_server, 2)  # flush closes the open window
+    first, summary = sorted(events, key=lambda e: e["properties"].get("repeatCount", 0))
+    assert first["event"] == summary["event"] == "error_database_unreachable"
+    assert "repeatCount" not in first["properties"]
+    assert summary["properties"]["repeatCount"] == 9_999
+    assert summary["properties"]["firstSeen"] <= summary["properties"]["lastSeen"]
+    stats = handler.stats()
+    # Every record accounted for: 1 sent as itself, 9,999 held back (and summed up by
+    # one more event of its own).
+    assert stats.dropped["deduplicated"] == 9_999
+    assert stats.sent == 2
+    assert stats.emitted == 10_001
+    assert balanced(stats)
+
+
+def test_a_storm_of_distinct_messages_is_capped_per_event_name(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**DEFAULTS)
+    for i in range(1_000):
+        log.error("payment %s failed", i)
+    log.info("unrelated event")  # another event name: its own bucket
+
+    handler.flush(timeout=5)
+    events = capture_server.wait_for(101, timeout=5)
+    names = Counter(e["event"] for e in events)
+    # The first 100 at once, then 5 a second: a loop this fast gets few more.
+    assert 100 <= names["error_payment_failed"] <= 110
+    assert names["info_unrelated_event"] == 1
+    stats = handler.stats()
+    assert stats.dropped["rate_limited"] == 1_000 - names["error_payment_failed"]
+    assert stats.sent == len(events)
+    assert balanced(stats)
+
+
+def test_identical_records_of_different_users_are_not_duplicates(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**DEFAULTS)
+    for uid in ("u1", "u2", "u3"):
+        log.info("opened settings", extra={"uid": uid})
+    events = deliver(handler, capture_server, 3)
+    assert sorted(e["distinct_id"] for e in events) == ["u1", "u2", "u3"]
+
+
+def test_sampling_keeps_about_the_rate_set(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    random.seed(12345)
+    handler, log = make_handler(sample_levels={"DEBUG": 0.1}, sample_loggers={"noisy": 0.0})
+    noisy = log.getChild("noisy")
+    for i in range(2_000):
+        log.debug("cache miss %s", i)
+    noisy.info("never sent")
+    log.info("always sent")
+
+    handler.flush(timeout=5)
+    stats = handler.stats()
+    kept = stats.emitted - stats.dropped["sampled"]
+    assert 120 <= kept - 1 <= 280  # about 200 of 2,000 DEBUG records, and the INFO one
+    assert len(capture_server.wait_for(kept)) == kept
+    assert stats.dropped["sampled"] == 2_002 - kept
+
+
+def test_held_back_records_are_reported_in_one_line(
+    make_handler: MakeHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, log = make_handler(**DEFAULTS)
+    for _ in range(500):
+        log.warning("disk almost full")
+    handler.flush(timeout=5)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "held back" in line]
+    assert len(lines) <= 1
+
+
+def test_capture_event_is_not_capped_unless_asked(
+    make_analytics: MakeAnalytics, capture_server: CaptureServer
+) -> None:
+    free = make_analytics()
+    for _ in range(150):
+        free.capture_event(SEED)
+    assert free.flush(5)
+    assert len(capture_server.wait_for(150)) == 150
+
+    capped = make_analytics(rate_limit={"burst": 20, "per_second": 1})
+    uuids = [capped.capture_event(SEED) for _ in range(150)]
+    assert uuids[0] is not None  # the first is always sent
+    assert 20 <= sum(u is not None for u in uuids) <= 22
+    assert capped.stats().dropped["rate_limited"] == sum(u is None for u in uuids)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"rate_limit": "fast"}, TypeError),
+        ({"rate_limit": {"burst": 0}}, ValueError),
+        ({"rate_limit": {"per": 1}}, TypeError),
+        ({"dedupe_window": -1}, ValueError),
+        ({"sample_levels": {"DEBUG": 1.5}}, ValueError),
+        ({"sample_levels": {"LOUD": 0.5}}, ValueError),
+        ({"sample_loggers": ["app"]}, TypeError),
+    ],
+)
+def test_bad_volume_options_raise_at_construction(
+    make_handler: MakeHandler, options: dict[str, object], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        make_handler(**options)
+
+
+def test_a_summary_is_sent_when_its_window_ends_without_a_flush(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    _, log = make_handler(rate_limit=False, dedupe_window=0.2)
+    for _ in range(5):
+        log.info("heartbeat")
+    # The worker polls every 0.5 s: the summary leaves on its own, no flush needed.
+    events = capture_server.wait_for(2, timeout=10)
+    assert sorted(e["properties"].get("repeatCount", 0) for e in events) == [0, 4]
