@@ -543,3 +543,42 @@ def test_the_logs_lane_is_held_released_and_rebuilt_with_the_events_lane(
     assert analytics.flush(5)
     assert [x["body"] for x in capture_server.wait_for_logs(2)] == ["before", "after"]
     log.removeHandler(handler)
+
+
+# -- privacy and cost: the events lane's rules apply to logs ------------------
+
+
+def test_logs_are_scrubbed_and_seen_by_before_send(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    seen: list[str] = []
+
+    def before_send(event: dict[str, Any]) -> dict[str, Any] | None:
+        seen.append(event["event"])
+        return None if event["properties"].get("drop") == "yes" else event
+
+    handler, log = _both(make_handler, before_send=before_send)
+    log.info("login", extra={"password": "hunter2", "note": "key phc_abcdefghijklmnop0123"})
+    log.info("dropped", extra={"drop": "yes"})
+    assert handler.analytics.flush(5)
+    [sent] = capture_server.wait_for_logs(1)
+    assert sent["body"] == "login"
+    assert sent["attributes"]["password"] == "[Filtered]"
+    assert "phc_abcdefghijklmnop0123" not in sent["attributes"]["note"]
+    assert seen.count("$log") == 2
+    stats = handler.stats().logs
+    assert stats is not None and stats.dropped["before_send"] == 1
+
+
+def test_a_storm_held_back_by_the_rate_cap_is_held_back_from_both_lanes(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = _both(make_handler, rate_limit={"burst": 3, "per_second": 0.001})
+    for _ in range(10):
+        log.warning("disk full")
+    assert handler.analytics.flush(5)
+    assert len(capture_server.wait_for_logs(3)) == 3
+    stats = handler.stats()
+    assert stats.logs is not None
+    assert stats.sent == stats.logs.sent == 3
+    assert stats.logs.dropped["rate_limited"] == 7 == stats.dropped["rate_limited"]

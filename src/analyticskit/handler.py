@@ -165,6 +165,13 @@ class PostHogHandler(logging.Handler):
         self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
         self._closing: threading.Thread | None = None
         self._event_level = options.event_level
+        # (logs lane, snapshot for both lanes, snapshot for logs only), per logs lane.
+        self._lane_snapshots: (
+            tuple[
+                Delivery, _MakeSnapshot, Callable[[logging.LogRecord, str], Snapshot | DropReason]
+            ]
+            | None
+        ) = None
         self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
         given = self._front.given_analytics
         if given is not None and options.logs_level is not None:
@@ -221,13 +228,17 @@ class PostHogHandler(logging.Handler):
                 return
             analytics = self._front.analytics
             logs = analytics.logs_delivery or self._enable_logs(analytics)
+            lanes = self._lane_snapshots
+            if lanes is None or lanes[0] is not logs:  # built once per logs lane
+                lanes = self._lane_snapshots = (logs, _also_to(logs, snapshot), _as_log(snapshot))
             if to_events:
-                refusal = analytics.delivery.refusal()
+                events = analytics.delivery
+                refusal = events.refusal()
                 if refusal is None:
-                    self._front.emit(record.name, _also_to(logs, snapshot), record)
+                    self._front.emit(record.name, lanes[1], record)
                     return
-                analytics.delivery.drop(refusal)  # the events lane is full or closed
-            self._front.emit(record.name, _as_log(snapshot), record, lane=logs)
+                events.drop(refusal)  # the events lane is full or closed: logs only
+            self._front.emit(record.name, lanes[2], record, lane=logs)
         except Exception:
             self.handleError(record)
 
