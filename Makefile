@@ -50,7 +50,7 @@ $(VENV)/.runtime: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
-	$(BIN)/python -m pip install --quiet -e '.[dev,frameworks,structlog,loguru,browser]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,frameworks,structlog,loguru,browser,logs]'
 	touch $@
 
 clean:

@@ -1,6 +1,6 @@
 """What a log call costs the caller with `PostHogHandler`, next to the alternatives.
 
-Run: ``python bench/bench_handler.py`` (about 30 s on 2 cores; loopback only).
+Run: ``python bench/bench_handler.py`` (about 2 minutes on 2 cores; loopback only).
 ``--profile`` adds the cost of each step of ``PostHogHandler.emit`` (timeit).
 ``--quick`` runs every part with a few hundred iterations (a few seconds): a smoke
 run that checks the bench works and prints its tables; its figures mean nothing.
@@ -16,6 +16,10 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (``log.info("user did login", user=..., uid=..., source="auth")``), (h) loguru
    with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
    (``logger.info("user {} did {}", ..., uid=..., source="auth")``).
+   Then the logs lane: (l) ``PostHogHandler`` with both lanes on
+   (``event_level="INFO", logs_level="INFO"``) and (o) PostHog's documented
+   OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler`` over a
+   ``BatchLogRecordProcessor`` and the OTLP/HTTP exporter.
    Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
    size; the variants' rounds are interleaved (shuffled) and each variant is
    flushed after its round, untimed, so no buffer fills and no variant's
@@ -27,6 +31,9 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    and through ``client.capture()`` called directly; wall time until the server
    has them all, and this process's CPU time (``time.process_time``: caller,
    analyticskit's worker and the SDK's consumer) per delivered event.
+4. Logs end to end: N records delivered to ``/i/v1/logs`` through PostHogHandler's
+   logs lane and through the OpenTelemetry recipe; this process's CPU per delivered
+   log (caller, worker and exporter threads together).
 3. Memory: RSS growth over a 200,000-record burst with PostHog down (a closed
    port), in a fresh interpreter.
 
@@ -120,6 +127,9 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             elif command == "wait":
                 n, timeout = args
                 conn.send(len(server.wait_for(n, timeout=timeout)))
+            elif command == "wait_logs":
+                n, timeout = args
+                conn.send(len(server.wait_for_logs(n, timeout=timeout)))
 
 
 class RemoteServer:
@@ -138,6 +148,11 @@ class RemoteServer:
 
     def wait_for(self, n: int, timeout: float = 30.0) -> int:
         self._conn.send(("wait", n, timeout))
+        count: int = self._conn.recv()
+        return count
+
+    def wait_for_logs(self, n: int, timeout: float = 30.0) -> int:
+        self._conn.send(("wait_logs", n, timeout))
         count: int = self._conn.recv()
         return count
 
@@ -217,6 +232,27 @@ class Variant:
         self.logger.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
 
 
+def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None], Any]:
+    """PostHog's OpenTelemetry recipe: ``LoggingHandler`` -> batch processor -> OTLP/HTTP.
+    Returns the handler, its flush and its provider (to shut down)."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "bench"}))
+    exporter = OTLPLogExporter(
+        endpoint=f"{url}/i/v1/logs", headers={"Authorization": f"Bearer {key}"}
+    )
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    handler = LoggingHandler(level=logging.INFO, logger_provider=provider)
+
+    def flush() -> None:
+        provider.force_flush()
+
+    return handler, flush, provider
+
+
 def _drain(q: queue.SimpleQueue[Any]) -> None:
     while True:
         try:
@@ -267,6 +303,15 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     )
     # The defaults: this loop is a storm of identical records, held back on the caller.
     capped = analyticskit.PostHogHandler(api_key=API_KEY + "_capped", host=server.url)
+    both = analyticskit.PostHogHandler(
+        api_key=API_KEY + "_both",
+        host=server.url,
+        rate_limit=False,
+        dedupe_window=0,
+        event_level="INFO",
+        logs_level="INFO",
+    )
+    otel, otel_flush, otel_provider = otel_recipe(server.url, API_KEY)
 
     variants = [
         Variant("a", "(a) NullHandler (floor)", logging.NullHandler()),
@@ -295,6 +340,13 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             capped,
             lambda: capped.flush(timeout=30),
         ),
+        Variant(
+            "l",
+            "(l) PostHogHandler, events + logs lanes",
+            both,
+            lambda: both.flush(timeout=30),
+        ),
+        Variant("o", "(o) OpenTelemetry LoggingHandler recipe", otel, otel_flush),
         *_front_end_variants(server),
     ]
     for round_no in range(sizes.rounds + 1):
@@ -317,6 +369,9 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     # gone before part 2 builds another for the same key and host (the SDK warns).
     ak.analytics.shutdown(5)
     ak.close()
+    both.analytics.shutdown(5)
+    both.close()
+    otel_provider.shutdown()
     devnull.close()
     return {
         "variants": variants,
@@ -423,13 +478,17 @@ def _e2e_direct(server: RemoteServer, n: int) -> tuple[float, float, int]:
     return wall, cpu, got
 
 
-def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
-    import analyticskit
-
-    handler = analyticskit.PostHogHandler(
-        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
-    )
-    log = logging.getLogger("bench.e2e")
+def _timed_records(
+    server: RemoteServer,
+    name: str,
+    handler: logging.Handler,
+    n: int,
+    flush: Callable[[], None],
+    wait: Callable[[int, float], int],
+) -> tuple[float, float, int]:
+    """Log ``n`` records through ``handler``, flush, and wait until the server has them:
+    wall time, this process's CPU time, and how many arrived."""
+    log = logging.getLogger(name)
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -438,13 +497,65 @@ def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(n):
         log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
-    handler.flush(timeout=60)
-    got = server.wait_for(n, timeout=60)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    flush()
+    # After the flush, what the handler kept has been sent: wait only for the server
+    # to record it (OpenTelemetry's batch processor drops what overflows its queue).
+    got = wait(n, 10)
+    return time.perf_counter() - wall0, time.process_time() - cpu0, got
+
+
+def _e2e_handler(server: RemoteServer, n: int) -> tuple[float, float, int, Any]:
+    import analyticskit
+
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
+    )
+    wall, cpu, got = _timed_records(
+        server, "bench.e2e", handler, n, lambda: handler.flush(timeout=60), server.wait_for
+    )
     stats = handler.stats()
     handler.analytics.shutdown(5)
     handler.close()
     return wall, cpu, got, stats
+
+
+def _e2e_logs(server: RemoteServer, n: int, lane: str) -> tuple[float, float, int]:
+    """N records to ``/i/v1/logs`` through PostHogHandler's logs lane or OTel's recipe."""
+    import analyticskit
+
+    provider: Any = None
+    if lane == "analyticskit":
+        ak = analyticskit.PostHogHandler(
+            api_key=API_KEY + "_logs",
+            host=server.url,
+            rate_limit=False,
+            dedupe_window=0,
+            event_level="CRITICAL",
+            logs_level="INFO",
+        )
+        handler: logging.Handler = ak
+
+        def flush() -> None:
+            ak.flush(timeout=60)
+    else:
+        handler, flush, provider = otel_recipe(server.url, API_KEY)
+    wall, cpu, got = _timed_records(
+        server, f"bench.logs.{lane}", handler, n, flush, server.wait_for_logs
+    )
+    if isinstance(handler, analyticskit.PostHogHandler):
+        handler.analytics.shutdown(5)
+    else:
+        provider.shutdown()
+    handler.close()
+    return wall, cpu, got
+
+
+def end_to_end_logs(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
+    runs: dict[str, list[tuple[float, float, int]]] = {"analyticskit": [], "otel": []}
+    for _ in range(sizes.e2e_runs):
+        for lane in random.sample(sorted(runs), 2):
+            runs[lane].append(_e2e_logs(server, sizes.e2e_n, lane))
+    return runs
 
 
 def end_to_end(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
@@ -549,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         part1 = per_call(server, sizes)
         part2 = end_to_end(server, sizes)
+        part4 = end_to_end_logs(server, sizes)
     finally:
         server.stop()
     part3 = rss_burst(sizes.burst)
@@ -624,6 +736,26 @@ def main(argv: list[str] | None = None) -> int:
     hs = part2["handler_stats"]
     print(f"PostHogHandler counters (last run): sent={hs.sent} dropped={hs.dropped_total}")
 
+    print(
+        f"\n4. Logs end to end: {sizes.e2e_n} records to /i/v1/logs (127.0.0.1),"
+        f" {sizes.e2e_runs} interleaved runs each; medians, [min-max] across runs"
+    )
+    header4 = f"{'path':44} {'logs/s':>18} {'CPU us/log':>20} {'delivered':>10}"
+    print(header4)
+    print("-" * len(header4))
+    for key, label in (
+        ("analyticskit", "PostHogHandler logs lane"),
+        ("otel", "OpenTelemetry LoggingHandler recipe"),
+    ):
+        runs4 = part4[key]
+        rates4 = [got / wall for wall, _, got in runs4]
+        cpus4 = [c / max(got, 1) * 1e6 for _, c, got in runs4]
+        print(
+            f"{label:44} {statistics.median(rates4):6.0f} [{min(rates4):4.0f}-{max(rates4):4.0f}]"
+            f" {statistics.median(cpus4):7.1f} [{min(cpus4):5.1f}-{max(cpus4):5.1f}]"
+            f" {min(got for _, _, got in runs4):>10}"
+        )
+
     growth_mb = (part3["after_kb"] - part3["before_kb"]) / 1024
     max_growth_mb = (part3["maxrss_after_kb"] - part3["maxrss_before_kb"]) / 1024
     dropped3 = {k: n for k, n in part3["dropped"].items() if n}
@@ -639,12 +771,14 @@ def main(argv: list[str] | None = None) -> int:
     ratio_floor = medians["e"] / medians["a"]
     ratio_storm = medians["s"] / medians["a"]
     ratio_naive = medians["d"] / medians["e"]
+    ratio_both = medians["l"] / medians["a"]
     ratio_cpu = statistics.median(pair_ratios)
     worst_growth = max(growth_mb, max_growth_mb)
     targets = [
         ("PostHogHandler.emit median <= 2.5x floor", ratio_floor <= 2.5, f"{ratio_floor:.2f}x"),
         ("PostHogHandler >= 5x cheaper than naive", ratio_naive >= 5.0, f"{ratio_naive:.2f}x"),
         ("a storm, default caps: <= 1.5x floor", ratio_storm <= 1.5, f"{ratio_storm:.2f}x"),
+        ("Both lanes: emit median <= 2x floor", ratio_both <= 2.0, f"{ratio_both:.2f}x"),
         ("CPU per delivered event <= 1.3x capture()", ratio_cpu <= 1.3, f"{ratio_cpu:.2f}x"),
         (
             f"RSS growth < 50 MB over {sizes.burst} records",

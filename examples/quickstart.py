@@ -3,10 +3,15 @@
 Runs as is on the embedded default: with no POSTHOG_API_KEY the events are
 printed on stderr as JSON lines and nothing leaves the machine. Set
 POSTHOG_API_KEY (and POSTHOG_HOST for EU or self-hosted) to send them to PostHog.
+
+With the ``analyticskit-posthog[logs]`` extra installed, log records go to both
+lanes as well: WARNING and up as events, INFO and up to PostHog Logs (printed
+as JSON lines marked ``"lane": "logs"`` without a key).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import analyticskit as analytics
@@ -53,9 +58,23 @@ def purchase(request: Request, product: str) -> None:
     )
 
 
+def log_to_both_lanes() -> None:
+    try:
+        handler = analytics.PostHogHandler(event_level="WARNING", logs_level="INFO")
+    except ImportError as error:  # the [logs] extra is not installed
+        print(f"logs lane skipped: {error}")
+        return
+    log = logging.getLogger("quickstart")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.info("users listed in %d ms", 12)  # a log only
+    log.warning("payment provider slow")  # an event and a log
+
+
 if __name__ == "__main__":
     fetch_all_users(Request(user_id="user_42"))
     fetch_all_users(Request())  # no user: a personless event
     purchase(Request(user_id="user_42"), "pro_monthly")
+    log_to_both_lanes()
     # Not required (pending events are delivered at exit), but explicit is better:
     analytics.shutdown()

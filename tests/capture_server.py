@@ -18,8 +18,15 @@ implementation. Success answers ``200 {"status": 1}``; rejections answer 400,
 
 Fault modes for delivery tests can be changed at runtime: ``respond_with``
 (forced status codes), ``delay`` (slow server), ``blackhole`` (read the request,
-never answer) and ``reset_faults``. ``stop()`` returns promptly even while
+never answer) and ``reset_faults``; ``fault_lane`` limits them to one lane
+(``"events"`` or ``"logs"``). ``stop()`` returns promptly even while
 connections are held open.
+
+PostHog Logs (``POST /i/v1/logs``): an OTLP/HTTP protobuf
+``ExportLogsServiceRequest`` (gzip or not), the project key as ``Authorization:
+Bearer <key>`` (401 when missing, or different from ``expected_api_key``), 400
+for a body that does not decode. Accepted logs are kept in ``logs``, each
+flattened by `otlp_logs.decode_logs`.
 """
 
 from __future__ import annotations
@@ -40,14 +47,19 @@ from analyticskit._capture_contract import (
     parse_request,
     read_body,
 )
+from otlp_logs import decode_logs
 
 __all__ = [
     "CAPTURE_PATHS",
+    "LOGS_PATH",
     "MAX_DISTINCT_ID",
     "MAX_EVENT_BYTES",
     "CaptureServer",
     "RequestRecord",
 ]
+
+#: The PostHog Logs (OTLP/HTTP) path.
+LOGS_PATH = "/i/v1/logs"
 
 _T = TypeVar("_T")
 
@@ -114,7 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
             raw = read_body(self.rfile, self.headers)
         except (OSError, Rejected):
             return
-        status, body = self._capture._handle(path, self.headers.get("Content-Encoding", ""), raw)
+        encoding = self.headers.get("Content-Encoding", "")
+        if path == LOGS_PATH:
+            status, body = self._capture._handle_logs(
+                encoding, self.headers.get("Authorization", ""), raw
+            )
+        else:
+            status, body = self._capture._handle(path, encoding, raw)
         if status is not None:
             self._send_json(status, body)
 
@@ -138,6 +156,10 @@ class CaptureServer:
         self.delay: float = 0.0
         #: Read each request and never answer, holding the connection until stop().
         self.blackhole: bool = False
+        #: Which requests the fault modes apply to: "all", "events" or "logs".
+        self.fault_lane: str = "all"
+        #: Logs accepted on ``/i/v1/logs``, flattened (see `otlp_logs.decode_logs`).
+        self.logs: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.requests: list[RequestRecord] = []
         #: Answered requests per HTTP status, forced and 404 answers included.
@@ -228,6 +250,7 @@ class CaptureServer:
             self._forced_times = None
             self.delay = 0.0
             self.blackhole = False
+            self.fault_lane = "all"
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -248,6 +271,10 @@ class CaptureServer:
         """Wait until ``received >= n`` (any outcome, held ones included); return it."""
         return self._wait(lambda: self._received >= n, timeout, lambda: self._received)
 
+    def wait_for_logs(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least ``n`` logs are accepted; return a copy of ``logs``."""
+        return self._wait(lambda: len(self.logs) >= n, timeout, lambda: list(self.logs))
+
     def events_named(self, name: str) -> list[dict[str, Any]]:
         """Accepted events whose ``event`` equals ``name``."""
         with self._lock:
@@ -257,6 +284,7 @@ class CaptureServer:
         """Forget recorded events, requests, status counts and ``received``."""
         with self._lock:
             self.events.clear()
+            self.logs.clear()
             self.requests.clear()
             self.status_counts.clear()
             self._received = 0
@@ -273,6 +301,34 @@ class CaptureServer:
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
             self._changed.notify_all()
 
+    def _fault(self, lane: str) -> tuple[int | None, dict[str, Any]] | None:
+        """Count one capture request and apply the fault modes: the answer they force
+        (``(None, {})``: none at all), or None to process the request."""
+        with self._changed:
+            self._received += 1
+            blackhole, delay = self.blackhole, self.delay
+            self._changed.notify_all()
+            if self.fault_lane not in ("all", lane):
+                return None
+        if blackhole:
+            self._release.wait()
+            return None, {}
+        if delay > 0 and self._release.wait(delay):
+            return None, {}  # stopped while sleeping
+        with self._changed:
+            if self._forced_status is None:
+                return None
+            status = self._forced_status
+            if self._forced_times is not None:
+                self._forced_times -= 1
+                if self._forced_times <= 0:
+                    self._forced_status = self._forced_times = None
+            self.status_counts[status] = self.status_counts.get(status, 0) + 1
+            self._changed.notify_all()
+        if status == 200:
+            return 200, {"status": 1}
+        return status, _forced_body(status)
+
     def _handle(
         self, path: str, content_encoding: str, raw: bytes
     ) -> tuple[int | None, dict[str, Any]]:
@@ -280,27 +336,9 @@ class CaptureServer:
         if path not in CAPTURE_PATHS:
             self._count(404)
             return 404, {"type": "not_found", "code": "not_found", "detail": path}
-        with self._changed:
-            self._received += 1
-            blackhole, delay = self.blackhole, self.delay
-            self._changed.notify_all()
-        if blackhole:
-            self._release.wait()
-            return None, {}
-        if delay > 0 and self._release.wait(delay):
-            return None, {}  # stopped while sleeping
-        with self._changed:
-            if self._forced_status is not None:
-                status = self._forced_status
-                if self._forced_times is not None:
-                    self._forced_times -= 1
-                    if self._forced_times <= 0:
-                        self._forced_status = self._forced_times = None
-                self.status_counts[status] = self.status_counts.get(status, 0) + 1
-                self._changed.notify_all()
-                if status == 200:
-                    return 200, {"status": 1}
-                return status, _forced_body(status)
+        fault = self._fault("events")
+        if fault is not None:
+            return fault
         try:
             record, batch = self._validate(path, content_encoding, raw)
         except Rejected as rejected:
@@ -312,6 +350,32 @@ class CaptureServer:
             self.status_counts[200] = self.status_counts.get(200, 0) + 1
             self._changed.notify_all()
         return 200, {"status": 1}
+
+    def _handle_logs(
+        self, content_encoding: str, authorization: str, raw: bytes
+    ) -> tuple[int | None, dict[str, Any]]:
+        """Process one OTLP logs POST, with the same fault modes as ``/batch/``."""
+        fault = self._fault("logs")
+        if fault is not None:
+            return fault
+        scheme, _, key = authorization.partition(" ")
+        expected = self.expected_api_key
+        wrong = expected is not None and key != expected
+        if scheme.lower() != "bearer" or not key.strip() or wrong:
+            status, body = 401, _forced_body(401)
+        else:
+            try:
+                logs = decode_logs(raw, content_encoding.strip().lower() == "gzip")
+            except ValueError as error:
+                status, body = 400, {"type": "validation_error", "detail": str(error)}
+            else:
+                with self._changed:
+                    self.logs.extend(logs)
+                    self.status_counts[200] = self.status_counts.get(200, 0) + 1
+                    self._changed.notify_all()
+                return 200, {}
+        self._count(status)
+        return status, body
 
     def _validate(
         self, path: str, content_encoding: str, raw: bytes

@@ -20,8 +20,8 @@ MakeAnalytics = Callable[..., Analytics]
 MakeHandler = Callable[..., tuple[PostHogHandler, logging.Logger]]
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 
-# The loggers of the SDK, its HTTP stack and this library: never turned into events.
-OWN_LOGGERS = ("posthog", "urllib3", "requests", "analyticskit")
+# The loggers of the SDK, its HTTP stack, OpenTelemetry and this library: never records.
+OWN_LOGGERS = ("posthog", "urllib3", "requests", "analyticskit", "opentelemetry")
 
 # The seed example of the original TypeScript call site.
 SEED = EventData(

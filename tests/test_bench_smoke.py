@@ -19,6 +19,8 @@ VARIANTS = [
     "(d) naive: client.capture() in emit()",
     "(e) analyticskit.PostHogHandler",
     "(s) PostHogHandler, default caps, a storm",
+    "(l) PostHogHandler, events + logs lanes",
+    "(o) OpenTelemetry LoggingHandler recipe",
     "(f) structlog, no-op final processor (floor)",
     "(g) structlog + analyticskit PostHogProcessor",
     "(h) loguru, no-op sink (floor)",
@@ -29,6 +31,7 @@ FRONT_END_RATIOS = [
     "loguru: loguru_sink / no-op sink",
 ]
 E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
+LOGS_PATHS = ["PostHogHandler logs lane", "OpenTelemetry LoggingHandler recipe"]
 PROFILE_STEPS = [
     "logger.info, NullHandler (the floor)",
     "of which makeRecord (LogRecord.__init__)",
@@ -94,9 +97,14 @@ def assert_tables(stdout: str) -> None:
     for label in E2E_PATHS:
         assert row(stdout, label).split()[-1] == expected, row(stdout, label)
 
+    # 4. Logs end to end: every log reaches /i/v1/logs, on both paths.
+    search(r"^path\s+logs/s\s+CPU us/log\s+delivered$", stdout)
+    for label in LOGS_PATHS:
+        assert row(stdout, label).split()[-1] == expected, row(stdout, label)
+
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 7, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 8, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 

@@ -55,8 +55,11 @@ def assert_one_notice(other: list[str]) -> None:
 def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     result = run_example("quickstart.py", tmp_path)
     assert result.returncode == 0, result.stderr
-    events, other = split_stderr(result.stderr)
+    lines, other = split_stderr(result.stderr)
     assert_one_notice(other)
+    events = [line for line in lines if line.get("lane") != "logs"]
+    logs = [line for line in lines if line.get("lane") == "logs"]
+    assert [log["body"] for log in logs] == ["users listed in 12 ms", "payment provider slow"]
 
     by_name: dict[str, list[dict[str, Any]]] = {}
     for event in events:
@@ -64,6 +67,7 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert sorted(by_name) == [
         "error_purchase_failed",
         "info_fetch_all_users",
+        "info_payment_provider_slow",
         "success_purchase_completed",
     ]
 
@@ -93,7 +97,7 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     }
 
     uuids = [e["uuid"] for e in events]
-    assert len(set(uuids)) == len(uuids) == 4
+    assert len(set(uuids)) == len(uuids) == 5
     assert all(isinstance(e["timestamp"], str) and e["timestamp"] for e in events)
 
 

@@ -52,6 +52,7 @@ class Delivery:
         *,
         exit_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         outgoing: Outgoing | None = None,
+        track: bool = True,
     ) -> None:
         self.sink = sink
         #: Scrubbing, size caps and before_send, on the worker, for every event.
@@ -63,8 +64,14 @@ class Delivery:
         self._wake_at = max(1, min(_WAKE_BATCH, max_queued // 4))
         self._open = True
         self._tickers: list[weakref.WeakMethod[Callable[[bool], list[Snapshot]]]] = []
+        #: Engines of other lanes (the logs lane) that this one forks, exits and
+        #: shuts down with, within the same deadline; they are not tracked themselves.
+        self.companions: list[Delivery] = []
+        self._companions_held: list[Delivery] = []
+        #: What this engine delivers, in its diagnostics ("events", "logs").
+        self.noun = "events"
         self._reset()
-        self._exit_hook = _lifecycle.track(self)
+        self._exit_hook = _lifecycle.track(self) if track else None
 
     def _reset(self) -> None:
         self._buffer: deque[Snapshot] = deque()
@@ -112,6 +119,11 @@ class Delivery:
         if len(self._buffer) + self._sink_backlog >= self.max_queued:
             return "buffer_full"
         return None
+
+    @property
+    def accepting(self) -> bool:
+        """False once shut down."""
+        return self._open
 
     def drop(self, reason: DropReason) -> None:
         """Count one event dropped for ``reason`` before it was queued."""
@@ -236,10 +248,15 @@ class Delivery:
     def hold_for_fork(self, timeout: float) -> bool:
         """Before a fork: wait up to ``timeout`` for the worker to leave third-party
         code, and keep it out until `release_after_fork`. False if it did not."""
-        return self._busy.acquire(timeout=timeout)
+        if not self._busy.acquire(timeout=timeout):
+            return False
+        self._companions_held = [c for c in self.companions if c.hold_for_fork(timeout)]
+        return True
 
     def release_after_fork(self) -> None:
         """In the parent, after the fork: let the worker go on."""
+        while self._companions_held:
+            self._companions_held.pop().release_after_fork()
         self._busy.release()
 
     def rebuild_in_child(self) -> None:
@@ -247,6 +264,9 @@ class Delivery:
         starts empty, with fresh locks, and a worker started on its first event
         (threads do not survive fork). The posthog SDK rebuilds its own queue."""
         self._reset()
+        self._companions_held = []
+        for companion in self.companions:
+            companion.rebuild_in_child()
 
     # -- flush, shutdown, stats --------------------------------------------------
 
@@ -266,30 +286,48 @@ class Delivery:
         )
 
     def shutdown(self, timeout: float) -> Stats:
-        """Refuse new events, deliver what is queued within ``timeout``, count the rest."""
-        if self._open:
-            self._tick(True)
+        """Refuse new events, deliver what is queued within ``timeout``, count the rest.
+
+        Companions are shut down together, within the same deadline."""
+        deadline = time.monotonic() + timeout
+        for lane in (self, *self.companions):
+            if lane._open:
+                lane._tick(True)  # the front-ends' last summaries
+        lanes = [lane for lane in (self, *self.companions) if lane._close()]
+        for lane in lanes:  # their workers drain at the same time
+            lane._wait_drained(deadline)
+        for lane in lanes[1:]:  # the companions' sinks start sending at once...
+            lane.sink.flush(0.0)
+        for lane in lanes:  # ...while this lane's sink flushes (the SDK's flush blocks)
+            lane.sink.flush(max(0.0, deadline - time.monotonic()))
+        for lane in lanes:
+            lane._freeze(timeout)
+        for lane in lanes:
+            # Closed after the freeze: what a sink's shutdown does after the
+            # deadline (a late failure, a late success) no longer changes the counts.
+            lane.sink.close(max(0.0, deadline - time.monotonic()))
+        return self.stats()
+
+    def _close(self) -> bool:
+        """Refuse new events from now on; False if already closed."""
         with self._start_lock:
             already_closed = not self._open
             self._open = False
         if already_closed:
-            return self.stats()
-        _lifecycle.untrack(self._exit_hook)
-        deadline = time.monotonic() + timeout
-        self._wait_drained(deadline)
-        self.sink.flush(max(0.0, deadline - time.monotonic()))
+            return False
+        if self._exit_hook is not None:
+            _lifecycle.untrack(self._exit_hook)
+        return True
+
+    def _freeze(self, timeout: float) -> None:
         self._stopping = True
         self._wake.set()
-        final, lost = self.counters.freeze(self._buffer, self.sink.pending)
+        _, lost = self.counters.freeze(self._buffer, self.sink.pending)
         if lost:
             _diagnostics.report(
-                f"{lost} events not delivered to {self.sink.description}"
+                f"{lost} {self.noun} not delivered to {self.sink.description}"
                 f" within the {timeout:g}s shutdown deadline; counted as dropped (timeout)."
             )
-        # Frozen before the sink is closed: what its shutdown does after the
-        # deadline (a late failure, a late success) no longer changes the counts.
-        self.sink.close(max(0.0, deadline - time.monotonic()))
-        return final
 
     def stats(self) -> Stats:
         """The counters now (frozen at shutdown, but for later refusals)."""

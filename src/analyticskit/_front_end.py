@@ -139,14 +139,16 @@ class FrontEnd:
         name: str,
         snapshot: Callable[[Record, str], Snapshot | DropReason],
         record: Record,
+        lane: Delivery | None = None,
     ) -> None:
         """Route ``record`` of logger ``name``, check the guards and the room, and queue
         ``snapshot(record, source)`` (which may instead say why the record is held
         back). What is not queued is counted as dropped; an exception is counted
-        (``invalid``) and raised for the front-end to report."""
+        (``invalid``) and raised for the front-end to report. ``lane``: another
+        delivery than the events' (the logs lane)."""
         delivery = None
         try:
-            delivery = (self.given_analytics or get_analytics()).delivery
+            delivery = lane or (self.given_analytics or get_analytics()).delivery
             route = self.routes.get(name) or self.route(name)
             if isinstance(route, _Skip):
                 delivery.drop(route.reason)
@@ -159,7 +161,7 @@ class FrontEnd:
                 delivery.drop("recursion")
                 return
             try:
-                self._queue(delivery, snapshot(record, route))
+                self._queue(delivery, snapshot(record, route), lane)
             finally:
                 _guard.leave()
         except Exception:
@@ -167,12 +169,14 @@ class FrontEnd:
                 delivery.drop("invalid")
             raise
 
-    def _queue(self, delivery: Delivery, item: Snapshot | DropReason) -> None:
+    def _queue(
+        self, delivery: Delivery, item: Snapshot | DropReason, lane: Delivery | None
+    ) -> None:
         """Queue ``item``, or count why it was held back."""
         if isinstance(item, str):
             delivery.drop(item)
             return
-        if self.summaries is not None and self._ticking is not delivery:
+        if self.summaries is not None and lane is None and self._ticking is not delivery:
             self._ticking = delivery  # summaries are polled by the delivery in use
             delivery.add_ticker(self.summaries)
         delivery.enqueue(item)

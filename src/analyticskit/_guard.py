@@ -18,6 +18,7 @@ IGNORED_LOGGERS: tuple[str, ...] = (
     "requests",
     "charset_normalizer",
     "analyticskit",
+    "opentelemetry",
 )
 """Logger names (and their children) whose records never become events."""
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
 from ._record_to_event import LevelRule
-from ._validate import bool_problem, check, choice_problem, describe, positive_problem
+from ._validate import (
+    bool_problem,
+    check,
+    choice_problem,
+    describe,
+    optional_text_problem,
+    positive_problem,
+)
 from ._volume import DEFAULT_DEDUPE_WINDOW, RateLimit, parse_rate_limit, parse_rates
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
@@ -44,6 +51,9 @@ class HandlerOptions:
     dedupe_window: float
     sample_levels: Mapping[int, float]
     sample_loggers: Mapping[str, float]
+    event_level: int = 0
+    logs_level: int | None = None
+    logs_resource: Mapping[str, str | None] | None = None
 
 
 def parse_options(
@@ -71,6 +81,11 @@ def parse_options(
     sample_levels: object = None,
     sample_loggers: object = None,
     sink: object = None,
+    event_level: object = None,
+    logs_level: object = None,
+    service_name: object = None,
+    service_version: object = None,
+    environment: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
@@ -80,6 +95,14 @@ def parse_options(
         dedupe_window = 0.0
     else:
         check(positive_problem("dedupe_window", dedupe_window, float))
+    for field, value in (
+        ("service_name", service_name),
+        ("service_version", service_version),
+        ("environment", environment),
+    ):
+        check(optional_text_problem(field, value))
+    logs = _logs_level(logs_level)
+    handler_level = level_number("level", level)
     return HandlerOptions(
         level=level_number("level", level),
         sources=_sources(_plain(sources)),
@@ -111,7 +134,29 @@ def parse_options(
             for name, rate in parse_rates("sample_levels", _plain(sample_levels)).items()
         },
         sample_loggers=parse_rates("sample_loggers", _plain(sample_loggers)),
+        event_level=handler_level
+        if event_level is None
+        else level_number("event_level", event_level),
+        logs_level=logs,
+        logs_resource=None
+        if logs is None
+        else {
+            "service_name": cast("str | None", service_name),
+            "service_version": cast("str | None", service_version),
+            "environment": cast("str | None", environment),
+        },
     )
+
+
+def _logs_level(logs_level: object) -> int | None:
+    """The logs lane's level, None (off) by default; checks the extra is installed."""
+    if logs_level is None:
+        return None
+    number = level_number("logs_level", logs_level)
+    from ._logs_sink import require_opentelemetry
+
+    require_opentelemetry()
+    return number
 
 
 def _plain(value: Any) -> Any:

@@ -39,6 +39,10 @@ _EXTRA_IDS = ("id", "event_id")
 _EXTRA_LONG_DESCRIPTION = ("long_description",)
 _EXTRA_SOURCE = "source"
 _EXTRA_USERS = ("uid", "user_id")
+# Extra keys that send a record to a lane whatever its level (True) or keep it out
+# (False); read by the handler, never properties.
+EXTRA_TO_EVENTS = "posthog_event"
+EXTRA_TO_LOGS = "posthog_logs"
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
@@ -129,6 +133,8 @@ class RecordMapper:
         """The event for one record."""
         attrs = snap.attrs
         extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
+        extras.pop(EXTRA_TO_EVENTS, None)
+        extras.pop(EXTRA_TO_LOGS, None)
         levelno: int = attrs["levelno"]
         rule = self._level_map.get(levelno, _NO_RULE)
         event_type: EventType = _choice(

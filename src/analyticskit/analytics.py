@@ -6,7 +6,9 @@ first use or by `configure`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from re import Pattern
 from typing import Any
@@ -122,6 +124,8 @@ class Analytics:
             exit_timeout=self.shutdown_timeout,
             outgoing=Outgoing(scrubber, before_send),
         )
+        self._logs: Delivery | None = None
+        self._logs_lock = threading.Lock()
 
     @property
     def sink(self) -> Sink:
@@ -173,11 +177,14 @@ class Analytics:
         return snapshot.uuid if self._delivery.submit(snapshot) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
-        """Deliver what is queued, waiting at most ``timeout`` seconds.
+        """Deliver what is queued (logs too), waiting at most ``timeout`` seconds in all.
 
         Returns True if nothing was left pending. Keeps the object usable.
         """
-        return self._delivery.flush(timeout)
+        deadline = time.monotonic() + timeout
+        logs = self._logs
+        logs_done = logs is None or logs.flush(timeout)
+        return self._delivery.flush(max(0.0, deadline - time.monotonic())) and logs_done
 
     def shutdown(self, timeout: float | None = None) -> Stats:
         """Deliver what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
@@ -187,11 +194,72 @@ class Analytics:
         dropped and counted (``after_shutdown``). An owned posthog client is shut
         down; one passed in as ``client`` is only flushed. Idempotent.
         """
-        return self._delivery.shutdown(self.shutdown_timeout if timeout is None else timeout)
+        self._delivery.shutdown(self.shutdown_timeout if timeout is None else timeout)
+        return self.stats()
 
     def stats(self) -> Stats:
-        """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped."""
-        return self._delivery.stats()
+        """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped;
+        ``logs``: the same for the PostHog Logs lane, when it is on."""
+        logs = self._logs
+        events = self._delivery.stats()
+        return events if logs is None else dataclasses.replace(events, logs=logs.stats())
+
+    @property
+    def logs_delivery(self) -> Delivery | None:
+        """The PostHog Logs lane's delivery engine, or None while the lane is off."""
+        return self._logs
+
+    def enable_logs(
+        self,
+        *,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        environment: str | None = None,
+    ) -> Delivery:
+        """Turn on the PostHog Logs lane (idempotent: a second call returns the lane
+        as first configured) and return its delivery engine.
+
+        Logs go to the same host and project as events (OTLP/HTTP at
+        ``<host>/i/v1/logs``), or to the local sink without a key. The lane has
+        its own buffer of ``max_queued`` and its own counters (``stats().logs``),
+        and shares this object's worker rules, fork handling and exit deadline.
+
+        .. versionadded:: 0.2
+
+        Raises:
+            ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
+        """
+        with self._logs_lock:
+            if self._logs is not None:
+                return self._logs
+            self._logs = self._build_logs(service_name, service_version, environment)
+            return self._logs
+
+    def _build_logs(
+        self, service_name: str | None, service_version: str | None, environment: str | None
+    ) -> Delivery:
+        from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
+
+        resource = resource_attributes(service_name, service_version, environment)
+        client = self.client
+        sink: Sink
+        if client is not None and client.api_key:
+            sink = OtlpLogsSink(api_key=client.api_key, host=client.host, resource=resource)
+        else:
+            sink = LocalLogsSink(resource)
+        events = self._delivery
+        logs = Delivery(
+            sink,
+            events.max_queued,
+            exit_timeout=self.shutdown_timeout,
+            outgoing=events.outgoing,  # the same scrubbing, size caps and before_send
+            track=False,
+        )
+        logs.noun = "logs"
+        events.companions.append(logs)
+        if not events.accepting:
+            logs.shutdown(0)
+        return logs
 
     def __repr__(self) -> str:
         return f"<Analytics to {self.sink.description}>"

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import posthog
 
 from . import _diagnostics
+from ._delivery import Delivery
 from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend, Snapshot
-from ._record_to_event import RecordSnapshot
+from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordSnapshot
+from ._record_to_log import LogSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics
 from .sinks import Sink
@@ -30,6 +32,8 @@ from .stats import DropReason, Stats
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
 _install_lock = threading.Lock()
+_NEVER = 1 << 62  # above every level: the logs lane's level while it is off
+_EVENT_EXTRAS = ("id", "event_id", "event_type")
 
 
 class PostHogHandler(logging.Handler):
@@ -71,6 +75,17 @@ class PostHogHandler(logging.Handler):
         sink: deliver to this `Sink` (through a delivery of the handler's own,
             closed with it) instead of PostHog; not with ``api_key``, ``host``,
             ``client`` or ``analytics``.
+        event_level: records at or above it become events (default: ``level``).
+        logs_level: records at or above it also go to PostHog Logs (default:
+            None, off). Needs the ``analyticskit-posthog[logs]`` extra.
+        service_name, service_version, environment: the logs' ``service.name``
+            (default ``OTEL_SERVICE_NAME``, else the program's name),
+            ``service.version`` and ``deployment.environment``.
+
+    A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
+    True sends it there whatever its level, False keeps it out; an ``id``,
+    ``event_id`` or ``event_type`` makes it an event whatever its level. The
+    handler's own level still comes first: records below it never reach it.
 
     Raises:
         TypeError, ValueError: a bad option, naming it, its value and what is allowed.
@@ -102,6 +117,11 @@ class PostHogHandler(logging.Handler):
         sample_levels: Mapping[str, float] | None = None,
         sample_loggers: Mapping[str, float] | None = None,
         sink: Sink | None = None,
+        event_level: int | str | None = None,
+        logs_level: int | str | None = None,
+        service_name: str | None = None,
+        service_version: str | None = None,
+        environment: str | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -130,6 +150,11 @@ class PostHogHandler(logging.Handler):
             sample_levels=sample_levels,
             sample_loggers=sample_loggers,
             sink=sink,
+            event_level=event_level,
+            logs_level=logs_level,
+            service_name=service_name,
+            service_version=service_version,
+            environment=environment,
         )
         self._volume = RecordVolume.create(
             options.rate_limit,
@@ -139,6 +164,18 @@ class PostHogHandler(logging.Handler):
         )
         self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
         self._closing: threading.Thread | None = None
+        self._event_level = options.event_level
+        # (logs lane, snapshot for both lanes, snapshot for logs only), per logs lane.
+        self._lane_snapshots: (
+            tuple[
+                Delivery, _MakeSnapshot, Callable[[logging.LogRecord, str], Snapshot | DropReason]
+            ]
+            | None
+        ) = None
+        self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
+        given = self._front.given_analytics
+        if given is not None and options.logs_level is not None:
+            given.enable_logs(**(options.logs_resource or {}))
         super().__init__(options.level)
 
     @property
@@ -179,13 +216,52 @@ class PostHogHandler(logging.Handler):
         ]
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Snapshot the record for the delivery worker. Never raises into the caller;
-        a record that fails here is counted as dropped (``invalid``)."""
+        """Snapshot the record for the delivery worker of each lane it goes to. Never
+        raises into the caller; a record that fails here is counted as dropped
+        (``invalid``)."""
         try:
+            to_events, to_logs = self._lanes(record)
             snapshot = self._snapshot if self._volume is None else self._snapshot_or_hold
-            self._front.emit(record.name, snapshot, record)
+            if not to_logs:
+                if to_events:
+                    self._front.emit(record.name, snapshot, record)
+                return
+            analytics = self._front.analytics
+            logs = analytics.logs_delivery or self._enable_logs(analytics)
+            lanes = self._lane_snapshots
+            if lanes is None or lanes[0] is not logs:  # built once per logs lane
+                lanes = self._lane_snapshots = (logs, _also_to(logs, snapshot), _as_log(snapshot))
+            if to_events:
+                events = analytics.delivery
+                refusal = events.refusal()
+                if refusal is None:
+                    self._front.emit(record.name, lanes[1], record)
+                    return
+                events.drop(refusal)  # the events lane is full or closed: logs only
+            self._front.emit(record.name, lanes[2], record, lane=logs)
         except Exception:
             self.handleError(record)
+
+    def _lanes(self, record: logging.LogRecord) -> tuple[bool, bool]:
+        """Whether the record goes to the events lane and to the logs lane."""
+        levelno = record.levelno
+        to_events = levelno >= self._event_level
+        to_logs = levelno >= self._logs_level
+        extra = record.__dict__
+        forced = extra.get(EXTRA_TO_EVENTS)
+        if forced is not None:
+            to_events = bool(forced)
+        elif not to_events:
+            to_events = any(extra.get(key) is not None for key in _EVENT_EXTRAS)
+        forced = extra.get(EXTRA_TO_LOGS)
+        if forced is not None:
+            to_logs = bool(forced) and self._logs_level != _NEVER
+        return to_events, to_logs
+
+    def _enable_logs(self, analytics: Analytics) -> Delivery:
+        """The shared instance's logs lane, turned on at its first log (it may have
+        been replaced by `configure` since this handler was built)."""
+        return analytics.enable_logs(**(self._front.options.logs_resource or {}))
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
@@ -232,6 +308,38 @@ class PostHogHandler(logging.Handler):
         return self.analytics.stats()
 
 
+_MakeSnapshot = Callable[[logging.LogRecord, str], "RecordSnapshot | DropReason"]
+
+
+def _also_to(logs: Delivery, snapshot: _MakeSnapshot) -> _MakeSnapshot:
+    """``snapshot``, whose result also goes to the logs lane (held back or refused
+    there too, and counted so)."""
+
+    def both(record: logging.LogRecord, source: str) -> RecordSnapshot | DropReason:
+        item = snapshot(record, source)
+        if isinstance(item, str):
+            logs.drop(item)
+            return item
+        refusal = logs.refusal()
+        if refusal is None:
+            logs.enqueue(LogSnapshot(item))
+        else:
+            logs.drop(refusal)
+        return item
+
+    return both
+
+
+def _as_log(snapshot: _MakeSnapshot) -> Callable[[logging.LogRecord, str], Snapshot | DropReason]:
+    """``snapshot`` for the logs lane alone."""
+
+    def log(record: logging.LogRecord, source: str) -> Snapshot | DropReason:
+        item = snapshot(record, source)
+        return item if isinstance(item, str) else LogSnapshot(item)
+
+    return log
+
+
 def _message_of(record: logging.LogRecord) -> str | None:
     """The record's formatted message, or None if it cannot be formatted."""
     try:
@@ -247,12 +355,18 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     from ``dictConfig``), that one is returned with ``level`` applied and
     ``options`` are ignored, so events are never sent twice. The root logger's
     level is lowered to ``level`` if it is higher, so records at ``level`` reach
-    the handler. If the root logger had no handler at all, `logging` printed
+    the handler (and to ``event_level`` or ``logs_level``, given lower). If the
+    root logger had no handler at all, `logging` printed
     warnings and errors on stderr through ``logging.lastResort``; that handler
     is attached to the root logger too, so the console shows what it showed.
     """
     root = logging.getLogger()
     number = level_number("level", level)
+    if options.get("event_level") is None:
+        options["event_level"] = number  # the events lane keeps ``level``
+    for name in ("event_level", "logs_level"):
+        if options.get(name) is not None:
+            number = min(number, level_number(name, options[name]))
     with _install_lock:  # two threads installing at once still attach one handler
         present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
         if present:

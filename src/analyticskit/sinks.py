@@ -6,6 +6,7 @@ members can be given as ``Analytics(sink=...)`` or ``PostHogHandler(sink=...)``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import sys
 import threading
@@ -205,6 +206,10 @@ class PostHogSink:
 
     def warm_up(self) -> None:
         system_context()
+        # requests imports netrc on the first request, on the SDK's sender thread: a
+        # fork in the middle of that import leaves the child's import lock held, and
+        # its sender waiting for good. Imported here, before the first event leaves.
+        importlib.import_module("netrc")
 
     def send(self, message: Message) -> int:
         properties = message.properties
@@ -271,16 +276,18 @@ class LocalSink:
     def warm_up(self) -> None:
         pass
 
+    def _payload(self, message: Message) -> dict[str, Any]:
+        """The JSON object written for one message."""
+        return {
+            "event": message.name,
+            "distinct_id": message.distinct_id,
+            "timestamp": message.timestamp,
+            "uuid": message.uuid or str(uuid4()),
+            "properties": message.properties,
+        }
+
     def send(self, message: Message) -> int:
-        line = json_line(
-            {
-                "event": message.name,
-                "distinct_id": message.distinct_id,
-                "timestamp": message.timestamp,
-                "uuid": message.uuid or str(uuid4()),
-                "properties": message.properties,
-            }
-        )
+        line = json_line(self._payload(message))
         try:
             # sys.stderr is looked up on each write, so redirections apply.
             sys.stderr.write(line + "\n")

@@ -55,6 +55,9 @@ class Stats:
     ``pending`` those still waiting; ``dropped`` the rest, by reason.
     ``sent`` is derived from the SDK's queue, so it is exact only when the
     posthog client is used by analyticskit alone.
+
+    ``logs`` holds the same counts for the PostHog Logs lane, kept apart from the
+    events' (None while that lane is off); the totals above count events only.
     """
 
     emitted: int
@@ -63,6 +66,7 @@ class Stats:
     failed: int
     pending: int
     dropped: Mapping[DropReason, int]
+    logs: Stats | None = None
 
     @property
     def dropped_total(self) -> int:
