@@ -560,12 +560,20 @@ def test_logs_are_scrubbed_and_seen_by_before_send(
     handler, log = _both(make_handler, before_send=before_send)
     log.info("login", extra={"password": "hunter2", "note": "key phc_abcdefghijklmnop0123"})
     log.info("dropped", extra={"drop": "yes"})
+    try:
+        raise PermissionError("upstream refused Bearer abcdefghijklmnop")
+    except PermissionError:
+        log.exception("call with token=tok_live_998877 failed")
     assert handler.analytics.flush(5)
-    [sent] = capture_server.wait_for_logs(1)
+    sent, failed = capture_server.wait_for_logs(2)
     assert sent["body"] == "login"
+    # The body and the exception's attributes are scrubbed like every string.
+    assert failed["body"] == "call with token=[Filtered] failed"
+    assert "abcdefghijklmnop" not in str(failed["attributes"])
+    assert "Bearer [Filtered]" in failed["attributes"]["exception.message"]
     assert sent["attributes"]["password"] == "[Filtered]"
     assert "phc_abcdefghijklmnop0123" not in sent["attributes"]["note"]
-    assert seen.count("$log") == 2
+    assert seen.count("$log") == 3
     stats = handler.stats().logs
     assert stats is not None and stats.dropped["before_send"] == 1
 

@@ -154,7 +154,7 @@ class Outgoing:
         hooks = message.before_send
         if self.before_send is not None:
             hooks = (*hooks, self.before_send)
-        message = _with_properties(message, properties)
+        message = _with_properties(message, properties, self.scrubber)
         if not hooks:
             return message
         for hook in hooks:
@@ -164,7 +164,11 @@ class Outgoing:
             message = edited
         # A hook may have added anything: the caps apply to what it returned.
         properties = self._clean(message.properties)
-        return "too_large" if properties is None else _with_properties(message, properties)
+        return (
+            "too_large"
+            if properties is None
+            else _with_properties(message, properties, self.scrubber)
+        )
 
     def _clean(self, properties: Mapping[str, Any]) -> dict[str, Any] | None:
         cap = MAX_STRING_CHARS
@@ -192,9 +196,14 @@ class Outgoing:
         return cleaned
 
 
-def _with_properties(message: Message, properties: dict[str, Any]) -> Message:
-    if type(message) is not Message:  # a log (the logs lane's LogMessage)
-        return dataclasses.replace(message, properties=properties)
+def _with_properties(
+    message: Message, properties: dict[str, Any], scrubber: Scrubber | None
+) -> Message:
+    if type(message) is not Message:  # a log (the logs lane's LogMessage): its body too
+        body = getattr(message, "body", "")
+        if scrubber is not None and isinstance(body, str):
+            body = scrubber.text(body)
+        return dataclasses.replace(message, properties=properties, body=body)  # type: ignore[call-arg]  # LogMessage
     # What dataclasses.replace does, at a quarter of its cost (once per event).
     return Message(
         message.name,
