@@ -57,6 +57,8 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
 _DEFAULT_TRIGGERS = ("bearer", "basic", "ph", "eyj", "akia", "asia", "private key", "=", "://")
 
 _SHORTEST = 8  # no credential pattern matches fewer characters
+_CACHED_CHARS = 64
+_CACHE_SIZE = 4096
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -96,6 +98,7 @@ class Scrubber:
             if p not in DEFAULT_PATTERNS
         ]
         self._secret_keys: dict[str, bool] = {}
+        self._texts: dict[str, str] = {}
 
     def is_secret_key(self, key: str) -> bool:
         """Whether ``key`` names a secret (PostHog's ``$`` properties never do)."""
@@ -106,12 +109,25 @@ class Scrubber:
                 any(name in normalized for name in self._anywhere)
                 or not self._words.isdisjoint(_words(key))
             )
-            if len(self._secret_keys) < 4096 and len(key) <= 256:
+            if len(self._secret_keys) < _CACHE_SIZE and len(key) <= 256:
                 self._secret_keys[key] = known
         return known
 
     def text(self, value: str) -> str:
         """``value`` with every credential-shaped part masked."""
+        # Short values repeat from event to event (logger, module and function
+        # names, sources, ids): their answer is kept, in a table bounded in entries.
+        if len(value) <= _CACHED_CHARS:
+            known = self._texts.get(value)
+            if known is None:
+                known = self._text(value)
+                if len(self._texts) >= _CACHE_SIZE:
+                    self._texts.clear()
+                self._texts[value] = known
+            return known
+        return self._text(value)
+
+    def _text(self, value: str) -> str:
         if self._defaults and len(value) >= _SHORTEST:
             lower = value.lower()
             for trigger in _DEFAULT_TRIGGERS:
