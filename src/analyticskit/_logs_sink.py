@@ -25,7 +25,7 @@ from posthog.request import determine_server_host
 from . import _diagnostics
 from ._message import Message
 from ._record_to_log import LogMessage, log_attributes
-from .sinks import LocalSink, LossReport
+from .sinks import LocalSink, LossReport, _ignore_losses
 
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
 LOGS_PATH = "/i/v1/logs"
@@ -70,10 +70,6 @@ def resource_attributes(
     if environment:
         attributes["deployment.environment"] = environment
     return attributes
-
-
-def _ignore_losses(kind: Any, count: int) -> None:
-    """The loss report of a sink no delivery engine has attached to yet."""
 
 
 class OtlpLogsSink:

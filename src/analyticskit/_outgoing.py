@@ -41,12 +41,11 @@ _MAX_DEPTH = 20
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _encoder = JsonEncoder()
 
-ALLOWED_SPECIAL_KEYS = frozenset({"$set", "$set_once", "$groups", "$ip", "$session_id"})
-"""Keys with a meaning in PostHog that properties may set on purpose."""
 RENAMED_KEYS = frozenset({"distinct_id", "token", "$process_person_profile"})
 """Keys with a meaning in PostHog that are renamed (``extra_distinct_id``...) when
 set in ``extra`` or ``properties``: the distinct id, the project key and
-personless processing are analyticskit's to set."""
+personless processing are analyticskit's to set. (``$set``, ``$set_once``,
+``$groups`` and ``$ip`` pass on purpose: person and group properties, GeoIP.)"""
 
 
 class _Walk:

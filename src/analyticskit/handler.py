@@ -23,7 +23,7 @@ from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend, Snapshot
 from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordSnapshot
-from ._record_to_log import LogSnapshot
+from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics
 from .sinks import Sink
@@ -33,7 +33,6 @@ __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
 _install_lock = threading.Lock()
 _NEVER = 1 << 62  # above every level: the logs lane's level while it is off
-_EVENT_EXTRAS = ("id", "event_id", "event_type")
 
 
 class PostHogHandler(logging.Handler):
@@ -163,6 +162,10 @@ class PostHogHandler(logging.Handler):
             options.sample_loggers,
         )
         self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
+        # Chosen once: a bound method made on every record would cost each log call.
+        self._take: _MakeSnapshot = (
+            self._snapshot if self._volume is None else self._snapshot_or_hold
+        )
         self._closing: threading.Thread | None = None
         self._event_level = options.event_level
         # (logs lane, snapshot for both lanes, snapshot for logs only), per logs lane.
@@ -221,7 +224,7 @@ class PostHogHandler(logging.Handler):
         (``invalid``)."""
         try:
             to_events, to_logs = self._lanes(record)
-            snapshot = self._snapshot if self._volume is None else self._snapshot_or_hold
+            snapshot = self._take
             if not to_logs:
                 if to_events:
                     self._front.emit(record.name, snapshot, record)
@@ -252,7 +255,7 @@ class PostHogHandler(logging.Handler):
         if forced is not None:
             to_events = bool(forced)
         elif not to_events:
-            to_events = any(extra.get(key) is not None for key in _EVENT_EXTRAS)
+            to_events = any(extra.get(key) is not None for key in EXTRA_EVENT_KEYS)
         forced = extra.get(EXTRA_TO_LOGS)
         if forced is not None:
             to_logs = bool(forced) and self._logs_level != _NEVER
