@@ -6,16 +6,20 @@ Run: ``python bench/bench_handler.py`` (about 2 minutes on 2 cores; loopback onl
 run that checks the bench works and prints its tables; its figures mean nothing.
 
 1. Per-call cost on the caller's thread of
-   ``logger.info("user %s did %s", a, b, extra={"uid": ..., "source": "auth"})`` with
-   (a) a NullHandler (the floor), (b) a StreamHandler to os.devnull, (c) a
-   QueueHandler on a queue.SimpleQueue with no listener (the queue is emptied
-   between rounds, untimed), (d) a naive handler calling ``posthog_client.capture()``
-   in ``emit()``, and (e) ``analyticskit.PostHogHandler`` with default settings;
-   then the other front-ends, each against its own floor: (f) structlog with a
-   no-op final processor, (g) the same with ``analyticskit.structlog.PostHogProcessor``
-   (``log.info("user did login", user=..., uid=..., source="auth")``), (h) loguru
-   with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
-   (``logger.info("user {} did {}", ..., uid=..., source="auth")``).
+   ``logger.info("user %s did %s (step N)", a, b, extra={"uid": i, "source": "auth"})``
+   (400 templates in turn, a new uid each time: every record passes the default
+   volume caps) with (a) a NullHandler (the floor), (b) a StreamHandler to
+   os.devnull, (c) a QueueHandler on a queue.SimpleQueue with no listener (the
+   queue is emptied between rounds, untimed), (d) a naive handler calling
+   ``posthog_client.capture()`` in ``emit()``, and (e) ``analyticskit.PostHogHandler``
+   with every default on. (s) is PostHogHandler, defaults on, under a storm of one
+   record logged again and again (which the caps hold back), against (t) a
+   NullHandler given the same record (its floor). Then the other front-ends, each
+   against its own floor: (f) structlog with a no-op final processor, (g) the same
+   with ``analyticskit.structlog.PostHogProcessor``
+   (``log.info("user did login (step xy)", user=..., uid=..., source="auth")``),
+   (h) loguru with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
+   (``logger.info("user {} did {} (step xy)", ..., uid=..., source="auth")``).
    Then the logs lane: (l) ``PostHogHandler`` with both lanes on
    (``event_level="INFO", logs_level="INFO"``) and (o) PostHog's documented
    OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler`` over a
@@ -28,9 +32,10 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    consumer, analyticskit's worker) took during the round, and excludes what they
    did during the untimed flush. Total CPU per event is part 2's figure.
 2. End to end: N events delivered to the capture server through PostHogHandler
-   and through ``client.capture()`` called directly; wall time until the server
-   has them all, and this process's CPU time (``time.process_time``: caller,
-   analyticskit's worker and the SDK's consumer) per delivered event.
+   (volume caps off: every record is an event to deliver) and through
+   ``client.capture()`` called directly; wall time until the server has them all,
+   and this process's CPU time (``time.process_time``: caller, analyticskit's
+   worker and the SDK's consumer) per delivered event.
 4. Logs end to end: N records delivered to ``/i/v1/logs`` through PostHogHandler's
    logs lane and through the OpenTelemetry recipe; this process's CPU per delivered
    log (caller, worker and exporter threads together).
@@ -67,6 +72,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported inside the functions at run time
     import analyticskit
 
+# The records of part 1: 400 event names in turn, as an application logs, so that
+# every record passes the default volume caps (fewer than 100 per name in a run).
+# Each step is named by two letters (aa, ab, ...), not a number: loguru keeps no
+# template, and its event names drop the numbers of a message.
+_STEPS = tuple(chr(97 + n // 26) + chr(97 + n % 26) for n in range(400))
+TEMPLATES = tuple(f"user %s did %s (step {step})" for step in _STEPS)
+EVENTS = tuple(f"user did login (step {step})" for step in _STEPS)
+BRACE_TEMPLATES = tuple(f"user {{}} did {{}} (step {step})" for step in _STEPS)
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 API_KEY = "phc_bench_key_0123456789"
@@ -229,7 +242,13 @@ class Variant:
         self.means: list[float] = []  # ns per call, one per round
 
     def _stdlib_call(self, i: int) -> None:
-        self.logger.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+        self.logger.info(
+            TEMPLATES[i % len(TEMPLATES)], "u_42", "login", extra={"uid": i, "source": "auth"}
+        )
+
+    def storm_call(self, _i: int) -> None:
+        """The same record again and again (one user, one message)."""
+        self.logger.info("user %s did %s", "u_42", "login", extra={"uid": 42, "source": "auth"})
 
 
 def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None], Any]:
@@ -296,20 +315,12 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     simple: queue.SimpleQueue[Any] = queue.SimpleQueue()
     # Its own key: one client per key and host, or the SDK warns about competing queues.
     naive_client = posthog.Posthog(API_KEY + "_naive", host=server.url, gzip=True)
-    # The whole path: every record becomes an event (the volume caps would hold back
-    # this loop's identical records).
-    ak = analyticskit.PostHogHandler(
-        api_key=API_KEY, host=server.url, rate_limit=False, dedupe_window=0
-    )
-    # The defaults: this loop is a storm of identical records, held back on the caller.
+    # Every default on; each record passes the caps and becomes an event.
+    ak = analyticskit.PostHogHandler(api_key=API_KEY, host=server.url)
+    # The defaults again, and a storm of identical records, which they hold back.
     capped = analyticskit.PostHogHandler(api_key=API_KEY + "_capped", host=server.url)
     both = analyticskit.PostHogHandler(
-        api_key=API_KEY + "_both",
-        host=server.url,
-        rate_limit=False,
-        dedupe_window=0,
-        event_level="INFO",
-        logs_level="INFO",
+        api_key=API_KEY + "_both", host=server.url, event_level="INFO", logs_level="INFO"
     )
     otel, otel_flush, otel_provider = otel_recipe(server.url, API_KEY)
 
@@ -334,9 +345,10 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             ak,
             lambda: ak.flush(timeout=30),
         ),
+        Variant("t", "(t) NullHandler, the storm's records (floor)", logging.NullHandler()),
         Variant(
             "s",
-            "(s) PostHogHandler, default caps, a storm",
+            "(s) PostHogHandler, a storm of one record",
             capped,
             lambda: capped.flush(timeout=30),
         ),
@@ -349,6 +361,9 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
         Variant("o", "(o) OpenTelemetry LoggingHandler recipe", otel, otel_flush),
         *_front_end_variants(server),
     ]
+    for variant in variants:
+        if variant.key in ("t", "s"):
+            variant.call = variant.storm_call
     for round_no in range(sizes.rounds + 1):
         order = variants[:]
         random.shuffle(order)
@@ -404,10 +419,12 @@ def _front_end_variants(server: RemoteServer) -> list[Variant]:
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
             cache_logger_on_first_use=True,
         )
-        return lambda i: log.info("user did login", user="u_42", uid=i, source="auth")
+        return lambda i: log.info(EVENTS[i % len(EVENTS)], user="u_42", uid=i, source="auth")
 
     def loguru_call(i: int) -> None:
-        logger.info("user {} did {}", "u_42", "login", uid=i, source="auth")
+        logger.info(
+            BRACE_TEMPLATES[i % len(BRACE_TEMPLATES)], "u_42", "login", uid=i, source="auth"
+        )
 
     # Its own key each: one client per key and host, or the SDK warns.
     processor = PostHogProcessor(api_key=API_KEY + "_structlog", host=server.url)
@@ -769,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ratio_floor = medians["e"] / medians["a"]
-    ratio_storm = medians["s"] / medians["a"]
+    ratio_storm = medians["s"] / medians["t"]
     ratio_naive = medians["d"] / medians["e"]
     ratio_both = medians["l"] / medians["a"]
     ratio_cpu = statistics.median(pair_ratios)

@@ -5,6 +5,7 @@ mapping_cases.py run through each, over real HTTP to the capture server."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Protocol
 
@@ -253,6 +254,34 @@ def test_a_bad_value_is_reported_once(
     reports = [line for line in capfd.readouterr().err.splitlines() if "relevancy=" in line]
     assert len(reports) == 1, reports
     assert reports[0].startswith("analyticskit: ") and "'urgent'" in reports[0]
+
+
+def test_the_default_volume_caps_through_each_front_end(
+    make_driver: MakeDriver, capture_server: CaptureServer
+) -> None:
+    driver = make_driver()
+    for _ in range(1_000):
+        driver.log("ERROR", "database unreachable", {})
+    for i in range(300):
+        driver.log("WARNING", f"payment {i} failed", {"id": "payment_failed"})
+    assert driver.analytics.flush(5)
+
+    stats = driver.analytics.stats()
+    events = capture_server.wait_for(stats.sent)
+    assert len(events) == stats.sent
+    names = Counter(e["event"] for e in events)
+    # The same error: the first, then one summary of the other 999.
+    assert names["error_database_unreachable"] == 2
+    assert sorted(
+        e["properties"].get("repeatCount", 0)
+        for e in events
+        if e["event"] == "error_database_unreachable"
+    ) == [0, 999]
+    # One event name: 100 at once, then 5 a second.
+    assert 100 <= names["info_payment_failed"] <= 110
+    assert stats.dropped["deduplicated"] == 999
+    assert stats.dropped["rate_limited"] == 300 - names["info_payment_failed"]
+    assert stats.emitted == stats.sent + stats.dropped_total
 
 
 # -- context, exceptions ---------------------------------------------------------------------

@@ -590,3 +590,34 @@ def test_a_storm_held_back_by_the_rate_cap_is_held_back_from_both_lanes(
     assert stats.logs is not None
     assert stats.sent == stats.logs.sent == 3
     assert stats.logs.dropped["rate_limited"] == 7 == stats.dropped["rate_limited"]
+
+
+def test_duplicates_in_the_logs_lane_alone_are_summed_up_there(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    # INFO goes to logs only: its duplicates' summary is a log, never an event.
+    handler, log = _both(make_handler, dedupe_window=1.0)
+    for _ in range(50):
+        log.info("cache warming")
+    log.warning("disk full")
+    log.warning("disk full")
+    assert handler.analytics.flush(5)
+
+    logs = capture_server.wait_for_logs(4)
+    assert len(logs) == 4, [(entry["body"], entry["attributes"]) for entry in logs]
+    repeats = sorted((entry["body"], entry["attributes"].get("repeatCount", "")) for entry in logs)
+    assert repeats == [
+        ("cache warming", ""),
+        ("cache warming", "49"),
+        ("disk full", ""),
+        ("disk full", "1"),
+    ]
+    events = capture_server.wait_for(2)
+    assert sorted((e["event"], e["properties"].get("repeatCount", 0)) for e in events) == [
+        ("info_disk_full", 0),
+        ("info_disk_full", 1),
+    ]
+    stats = handler.stats()
+    assert stats.logs is not None
+    assert stats.dropped["deduplicated"] == 1
+    assert stats.logs.dropped["deduplicated"] == 50

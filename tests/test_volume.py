@@ -96,9 +96,22 @@ def test_held_back_records_are_reported_in_one_line(
     handler, log = make_handler(**DEFAULTS)
     for _ in range(500):
         log.warning("disk almost full")
+    for i in range(200):
+        log.warning("quota %s exceeded", i)
+    handler.flush(timeout=5)
+    for _ in range(100):
+        log.warning("disk almost full")
     handler.flush(timeout=5)
     lines = [line for line in capsys.readouterr().err.splitlines() if "held back" in line]
-    assert len(lines) <= 1
+    # The first line as soon as the worker sees a record held back (within the first
+    # flush at the latest), then none for a minute.
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("analyticskit: held back ")
+    assert "deduplicated=" in lines[0] and "stats() has the totals" in lines[0]
+    stats = handler.stats()
+    assert stats.dropped["deduplicated"] == 499 + 99
+    assert 90 <= stats.dropped["rate_limited"] <= 100
+    assert balanced(stats)
 
 
 def test_capture_event_is_not_capped_unless_asked(

@@ -44,12 +44,16 @@ class Counters(Generic[Item]):
 
     def refused(self, reason: DropReason, count: int = 1) -> None:
         """``count`` events dropped before they reached the buffer."""
-        with self._lock:
+        lock = self._lock  # acquire/release, cheaper than ``with`` for every log call
+        lock.acquire()
+        try:
             if self._final is not None:
                 self._late[reason] = self._late.get(reason, 0) + count
                 return
             self._dropped[reason] += count
             self._refused += count
+        finally:
+            lock.release()
 
     def take(self, buffer: deque[Item]) -> Item | None:
         """The oldest buffered item, now in the worker's hands; None if the buffer is empty."""
@@ -110,6 +114,11 @@ class Counters(Generic[Item]):
     def sink_losses(self) -> int:
         """Events the sink failed or that were rejected, so far."""
         return self._failed + self._rejected
+
+    def dropped_for(self, reasons: tuple[DropReason, ...]) -> dict[DropReason, int]:
+        """The counts of ``reasons`` so far."""
+        with self._lock:
+            return {reason: self._dropped[reason] for reason in reasons}
 
     @property
     def in_hand(self) -> int:

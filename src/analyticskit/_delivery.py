@@ -35,6 +35,10 @@ _WAKE_BATCH = 100
 # 5 ms switch interval: analytics work then waits for the application's idle
 # moments rather than stalling its threads (the bench's p99 column).
 _YIELD_EVERY = 16
+# What the front-ends' volume caps held back is summed up on stderr by the worker
+# (not by the callers, whose every record must stay cheap), at most once a minute.
+_HELD_BACK: tuple[DropReason, ...] = ("deduplicated", "rate_limited", "sampled")
+_REPORT_EVERY = 60.0  # seconds
 
 
 class Delivery:
@@ -86,8 +90,12 @@ class Delivery:
         self._started = False
         self._warm = False
         self._idle = True
+        self._woken = False  # a caller has woken the idle worker, which has not run yet
         self._stopping = False
         self._sink_backlog = 0
+        self._report_lock = threading.Lock()
+        self._reported: dict[DropReason, int] = dict.fromkeys(_HELD_BACK, 0)
+        self._reported_at: float | None = None
 
     # -- the caller's side: cheap, never blocks, never raises ----------------
 
@@ -105,7 +113,10 @@ class Delivery:
         self._buffer.append(item)
         if not self._started:
             self._start()
-        elif self._idle and len(self._buffer) >= self._wake_at:
+        elif self._idle and not self._woken and len(self._buffer) >= self._wake_at:
+            # Once: until the worker runs (it may wait for the GIL for milliseconds),
+            # the callers that buffer more do not pay for another Event.set().
+            self._woken = True
             self._wake.set()
 
     def refusal(self) -> DropReason | None:
@@ -135,19 +146,49 @@ class Delivery:
         summaries of held-back records)."""
         self._tickers.append(weakref.WeakMethod(due))
 
-    def _tick(self, everything: bool) -> None:
+    def _tick(self, everything: bool) -> int:
+        """Queue the front-ends' summaries that are due; how many."""
+        self._report_held_back()
+        queued = 0
         for ref in list(self._tickers):
             due = ref()
             if due is None:
                 self._tickers.remove(ref)
                 continue
             try:
-                items = due(everything)
+                with self._busy:  # the fork guard: a front-end's tables have locks
+                    items = due(everything)
             except Exception as error:
                 _diagnostics.report_once("ticker", f"a front-end's summaries failed: {error!r}")
                 continue
             for item in items:
-                self.submit(item)
+                queued += self.submit(item)
+        return queued
+
+    def _report_held_back(self) -> None:
+        """One line on stderr summing up what was held back since the last line, at
+        most once every `_REPORT_EVERY` seconds."""
+        now = time.monotonic()
+        last = self._reported_at
+        if (last is not None and now - last < _REPORT_EVERY) or not self._report_lock.acquire(
+            blocking=False
+        ):
+            return
+        try:
+            counts = self.counters.dropped_for(_HELD_BACK)
+            new = {r: n - self._reported[r] for r, n in counts.items() if n > self._reported[r]}
+            if not new:
+                return
+            self._reported, self._reported_at = counts, now
+            summary = ", ".join(f"{reason}={count}" for reason, count in sorted(new.items()))
+            total = sum(new.values())
+            noun = self.noun if total > 1 else self.noun[:-1]  # "1 event", "2 events"
+            _diagnostics.report(
+                f"held back {total} {noun} to cap PostHog volume ({summary});"
+                " at most one such line a minute, stats() has the totals."
+            )
+        finally:
+            self._report_lock.release()
 
     def wake(self) -> None:
         """Ask the worker to hand over what is buffered now; never waits."""
@@ -177,9 +218,11 @@ class Delivery:
             # empty and idle", which must never hold while an event is between
             # the buffer and the sink (on the first pass too).
             self._idle = False
-            if self._tickers:
-                self._tick(False)
+            self._woken = False
             self._drain()
+            # After the drain: the windows that ended by now have seen their records.
+            if self._tick(False):
+                self._drain()
             with self._drained:
                 self._idle = True
                 self._drained.notify_all()
@@ -194,11 +237,8 @@ class Delivery:
                 # it runs) is built here, under the fork guard, not in a fork's way.
                 self.sink.warm_up()
                 self._warm = True
-        count = 0
+        built = 0
         while True:
-            count += 1
-            if count % _YIELD_EVERY == 0:
-                time.sleep(0)
             # Count the item in the sink's backlog before it leaves the buffer, so
             # that refusal() (buffer length, then backlog) never sees it in neither.
             self._sink_backlog += 1
@@ -207,15 +247,28 @@ class Delivery:
                 if item is None:
                     self._sink_backlog = self.sink.pending()
                     return
-                self._hand_over(item)
+                if not self._hand_over(item):  # held back: the sink's backlog is as it was
+                    self._sink_backlog -= 1
+                    continue
             self._sink_backlog = self.sink.pending()
+            built += 1
+            if built >= _YIELD_EVERY:
+                # Records held back by the volume caps cost little here and do not
+                # count: in a log storm the worker keeps up with the callers.
+                built = 0
+                time.sleep(0)
 
-    def _hand_over(self, item: Snapshot) -> None:
+    def _hand_over(self, item: Snapshot) -> bool:
+        """Build ``item``'s event and hand it to the sink; False if it was held back."""
         try:
-            prepared = self.outgoing.prepare(item.to_message())
+            message = item.to_message()
+            if isinstance(message, str):  # held back by a front-end's volume caps
+                self.counters.lost(message)
+                return False
+            prepared = self.outgoing.prepare(message)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
-                return
+                return True
             events = self.sink.send(prepared)
         except Exception as error:
             self.counters.lost("invalid")
@@ -223,11 +276,12 @@ class Delivery:
                 "build-failed",
                 f"an event could not be built or handed over and was dropped: {error!r}",
             )
-            return
+            return True
         if events > 0:
             self.counters.handed(events)
         else:
             self.counters.lost("after_shutdown" if not self._open else "buffer_full")
+        return True
 
     def _wait_drained(self, deadline: float) -> bool:
         """Wait until the worker has handed everything to the sink, or the deadline."""
@@ -274,8 +328,11 @@ class Delivery:
         """Deliver what is queued. True only if every event captured before the call
         was handed over and sent within ``timeout`` (none pending, none failed)."""
         deadline = time.monotonic() + timeout
-        self._tick(True)
         lost_before = self.counters.sink_losses
+        # The worker decides what the volume caps hold back as it drains; then the
+        # summaries of every window, and their delivery.
+        self._wait_drained(deadline)
+        self._tick(True)
         drained = self._wait_drained(deadline)
         self.sink.flush(max(0.0, deadline - time.monotonic()))
         return (
@@ -291,8 +348,9 @@ class Delivery:
         Companions are shut down together, within the same deadline."""
         deadline = time.monotonic() + timeout
         for lane in (self, *self.companions):
-            if lane._open:
-                lane._tick(True)  # the front-ends' last summaries
+            if lane._open:  # the front-ends' last summaries, once the worker has drained
+                lane._wait_drained(deadline)
+                lane._tick(True)
         lanes = [lane for lane in (self, *self.companions) if lane._close()]
         for lane in lanes:  # their workers drain at the same time
             lane._wait_drained(deadline)

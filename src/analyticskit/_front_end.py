@@ -2,10 +2,10 @@
 
 `PostHogHandler` (stdlib), `analyticskit.structlog.PostHogProcessor` and
 `analyticskit.loguru_sink` each read their own record into a `RecordSnapshot`
-whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads;
-everything else (the source by logger-name prefix, include/exclude, the
-recursion guards, the room check, the drop counters) is `FrontEnd.emit`, so the
-three map records to events by one set of rules.
+whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads
+(the other two on the worker, through `ForeignRecord`); the source by
+logger-name prefix, include/exclude, the room check and the drop counters are
+`FrontEnd.admit`, so the three map records to events by one set of rules.
 """
 
 from __future__ import annotations
@@ -16,20 +16,21 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 from . import _guard, context
 from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
+from ._record_to_log import LogSnapshot
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
 _ROUTE_CACHE_SIZE = 4096
 _formatter = logging.Formatter()
 
-Record = TypeVar("Record")
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 # The options every front-end takes, with the defaults PostHogHandler has.
@@ -51,9 +52,11 @@ OPTION_DEFAULTS: Mapping[str, Any] = {
     "scrub_keys": None,
     "scrub_patterns": None,
     "before_send": None,
+    "rate_limit": True,
+    "dedupe_window": DEFAULT_DEDUPE_WINDOW,
+    "sample_levels": None,
+    "sample_loggers": None,
 }
-# Not here: the volume caps (rate_limit, dedupe_window, sampling), which read the
-# stdlib's LogRecord; structlog and loguru records are not capped yet.
 
 
 class _Skip:
@@ -94,22 +97,34 @@ class FrontEnd:
     def __init__(
         self,
         options: HandlerOptions,
-        summaries: Callable[[bool], list[Snapshot]] | None = None,
+        convert: Convert | None = None,
     ) -> None:
         self.options = options
+        #: Reads another library's records on the worker (`emit_foreign`).
+        self.convert = convert
         self.mapper = RecordMapper(
-            options.level_rules, options.capture_exceptions, options.before_send
+            options.level_rules,
+            options.capture_exceptions,
+            options.before_send,
+            lambda: RecordVolume.create(
+                options.rate_limit,
+                options.dedupe_window,
+                options.sample_levels,
+                options.sample_loggers,
+            ),
         )
-        #: A bound method polled by the delivery worker for summary events
-        #: (the handler's de-duplication), registered with the delivery in use.
-        self.summaries = summaries
-        self._ticking: object = None
+        #: The deliveries of the events and of the logs lane that poll this
+        #: front-end's de-duplication summaries (`watch`).
+        self.watched: list[Delivery | None] = [None, None]
         self.routes: dict[str, str | _Skip] = {}
         own = options.connection.own
         # None: the shared default, looked up on each record, so that a later
         # analyticskit.configure() applies to this front-end too.
         self.given_analytics = Analytics(**own) if own else options.connection.analytics
         self.owns_analytics = bool(own)
+        #: The given Analytics object's events delivery (its for good), else None: the
+        #: shared default's, looked up on each record (`get_analytics`).
+        self.given_events = None if self.given_analytics is None else self.given_analytics.delivery
 
     @property
     def analytics(self) -> Analytics:
@@ -134,78 +149,74 @@ class FrontEnd:
         self.routes[name] = route
         return route
 
-    def emit(
-        self,
-        name: str,
-        snapshot: Callable[[Record, str], Snapshot | DropReason],
-        record: Record,
-        lane: Delivery | None = None,
-    ) -> None:
-        """Route ``record`` of logger ``name``, check the guards and the room, and queue
-        ``snapshot(record, source)`` (which may instead say why the record is held
-        back). What is not queued is counted as dropped; an exception is counted
-        (``invalid``) and raised for the front-end to report. ``lane``: another
-        delivery than the events' (the logs lane)."""
-        delivery = None
-        try:
-            delivery = lane or (self.given_analytics or get_analytics()).delivery
-            route = self.routes.get(name) or self.route(name)
-            if isinstance(route, _Skip):
-                delivery.drop(route.reason)
-                return
-            refusal = delivery.refusal()
-            if refusal is not None:  # full or closed: skip the snapshot
-                delivery.drop(refusal)
-                return
-            if not _guard.enter():
-                delivery.drop("recursion")
-                return
-            try:
-                self._queue(delivery, snapshot(record, route), lane)
-            finally:
-                _guard.leave()
-        except Exception:
-            if delivery is not None:
-                delivery.drop("invalid")
-            raise
+    def admit(self, name: str, delivery: Delivery) -> str | None:
+        """The source of a record of logger ``name`` if ``delivery`` has room for it;
+        else None, and the drop is counted (a skipped logger, or no room).
 
-    def _queue(
-        self, delivery: Delivery, item: Snapshot | DropReason, lane: Delivery | None
-    ) -> None:
-        """Queue ``item``, or count why it was held back."""
-        if isinstance(item, str):
-            delivery.drop(item)
+        The caller then takes its snapshot and enqueues it: the snapshot of a record
+        that would only be dropped is never taken."""
+        route = self.routes.get(name) or self.route(name)
+        if isinstance(route, _Skip):
+            delivery.drop(route.reason)
+            return None
+        refusal = delivery.refusal()
+        if refusal is not None:  # full or closed
+            delivery.drop(refusal)
+            return None
+        return route
+
+    def watch(self, delivery: Delivery, lane: int) -> None:
+        """Have ``delivery`` poll the summaries of records held back as duplicates in
+        ``lane`` (0: events, 1: logs): the delivery in use, which a front-end
+        checks against `watched` as it queues (the shared default may change)."""
+        self.watched[lane] = delivery
+        volume = self.mapper.volumes[lane]
+        if volume is not None and volume.summarizes:
+            delivery.add_ticker(self._log_summaries if lane else self._event_summaries)
+
+    def _event_summaries(self, everything: bool) -> list[Snapshot]:
+        return list(self._summaries(0, everything))
+
+    def _log_summaries(self, everything: bool) -> list[Snapshot]:
+        return [LogSnapshot(summary) for summary in self._summaries(1, everything)]
+
+    def _summaries(self, lane: int, everything: bool) -> list[RecordSnapshot]:
+        """The events that sum up the records ``lane`` held back as duplicates, for
+        the windows that ended (all of them with ``everything``)."""
+        volume = self.mapper.volumes[lane]
+        return [
+            window.sample.with_repeats(window.count, window.first_seen, window.last_seen)
+            for window in (volume.due(everything) if volume else [])
+            if isinstance(window.sample, RecordSnapshot)
+        ]
+
+    def emit_foreign(self, name: str, record: Any) -> None:
+        """Queue the record of another logging library for the events lane: ``record``
+        is a copy the caller will not change, read on the worker by ``convert``.
+        What is not queued is counted. Nothing here runs the application's code, so
+        the recursion guard is only checked: records of the library's own threads,
+        or logged from inside an emit, are dropped."""
+        delivery = self.given_events or get_analytics().delivery
+        source = self.admit(name, delivery)
+        if source is None:
             return
-        if self.summaries is not None and lane is None and self._ticking is not delivery:
-            self._ticking = delivery  # summaries are polled by the delivery in use
-            delivery.add_ticker(self.summaries)
-        delivery.enqueue(item)
-
-    def foreign_snapshot(
-        self,
-        convert: Convert,
-        record: Any,
-        levelno: int,
-        name: str,
-        created: float,
-        source: str,
-        exc_info: ExcInfo | None,
-    ) -> ForeignSnapshot:
-        """The snapshot of a record another logging library made, taken on the caller's
-        thread: ``record`` (a copy the caller will not change) waits for the worker,
-        where ``convert`` reads it (`ForeignSnapshot.to_message`)."""
-        return ForeignSnapshot(
-            self, convert, record, levelno, name, created, source, exc_info, context.snapshot()
-        )
+        if self.watched[0] is not delivery:
+            self.watch(delivery, 0)
+        busy = _guard.STATE.busy  # None on a thread's first record: _guard.busy() decides
+        if busy or (busy is None and _guard.busy()):
+            delivery.drop("recursion")
+            return
+        delivery.enqueue(ForeignSnapshot(self, record, source, context.snapshot()))
 
 
 class OtherFrontEnd:
     """What the structlog processor and the loguru sink share: options parsed as
-    `PostHogHandler`'s, a `FrontEnd`, and the delivery's flush and counters."""
+    `PostHogHandler`'s, a `FrontEnd` whose ``convert`` reads their records on the
+    worker, and the delivery's flush and counters."""
 
-    def __init__(self, level: object, options: Mapping[str, Any]) -> None:
+    def __init__(self, level: object, options: Mapping[str, Any], convert: Convert) -> None:
         parsed = parse_front_end_options(level, options)
-        self._front = FrontEnd(parsed)
+        self._front = FrontEnd(parsed, convert)
         self._level = parsed.level
 
     @property
@@ -222,11 +233,26 @@ class OtherFrontEnd:
         return self._front.analytics.flush(timeout)
 
 
-# What a front-end's record gives the worker: its extra keys (a dict of its own), its
-# origin (msg, module, funcName, lineno: the template and where it was logged), the
-# message, and the traceback text when it comes formatted already.
-Origin = tuple[object, object, object, object]
-Convert = Callable[[Any], tuple[dict[str, Any], Origin, str, str | None]]
+class ForeignRecord(NamedTuple):
+    """What another library's record gives the worker, read there by the front-end's
+    ``convert``: its extra keys (a dict of its own), its origin (the message
+    template, module, function and line), the message, the traceback text when it
+    comes formatted already, its level, logger name, time and exception."""
+
+    extras: dict[str, Any]
+    msg: object
+    module: object
+    function: object
+    line: object
+    message: str
+    traceback: str | None
+    levelno: int
+    name: str
+    created: float
+    exc_info: ExcInfo | None
+
+
+Convert = Callable[[Any], ForeignRecord]
 
 
 @dataclass(slots=True)
@@ -235,41 +261,39 @@ class ForeignSnapshot:
     becomes the `RecordSnapshot` the stdlib handler makes, and its event."""
 
     front: FrontEnd
-    convert: Convert
     record: Any
-    levelno: int
-    name: str
-    created: float
     source: str
-    exc_info: ExcInfo | None
     caller: context.CallerContext
 
-    def to_message(self) -> Message:
-        """The event, built on the delivery worker's thread."""
-        attrs, (msg, module, function, line), message, traceback = self.convert(self.record)
+    def to_message(self) -> Message | DropReason:
+        """The event, built on the delivery worker's thread (or why it is held back)."""
+        front = self.front
+        assert front.convert is not None
+        record = front.convert(self.record)
+        attrs = record.extras
         for key in RESERVED.intersection(attrs):
             attrs[f"{key}_"] = attrs.pop(key)  # a key named like a LogRecord attribute
         attrs.update(
-            msg=msg,
+            msg=record.msg,
             args=(),
-            module=module,
-            funcName=function,
-            lineno=line,
-            levelno=self.levelno,
-            levelname=logging.getLevelName(self.levelno),
-            name=self.name,
-            created=self.created,
+            module=record.module,
+            funcName=record.function,
+            lineno=record.line,
+            levelno=record.levelno,
+            levelname=logging.getLevelName(record.levelno),
+            name=record.name,
+            created=record.created,
         )
-        exc_info = self.exc_info
+        exc_info, traceback, message = record.exc_info, record.traceback, record.message
         if exc_info is not None and traceback is None:
             traceback = _formatter.formatException(exc_info)
         text = f"{message}\n{traceback}" if traceback else message
-        capture = exc_info is not None and self.front.options.capture_exceptions
+        capture = exc_info is not None and front.options.capture_exceptions
         exception = exc_info[1] if capture and exc_info is not None else None
-        mapper = self.front.mapper
-        return mapper.build(
-            RecordSnapshot(mapper, attrs, self.source, message, text, exception, self.caller)
+        snapshot = RecordSnapshot(
+            front.mapper, attrs, self.source, message, text, exception, self.caller
         )
+        return snapshot.to_message()
 
 
 def exc_info_of(value: object) -> ExcInfo | None:

@@ -22,28 +22,47 @@ IGNORED_LOGGERS: tuple[str, ...] = (
 )
 """Logger names (and their children) whose records never become events."""
 
-_state = threading.local()
+
+class _State(threading.local):
+    #: None until the thread's first record; True while it emits, and for good on
+    #: the library's and the SDK's threads.
+    busy: bool | None = None
+
+
+#: This thread's flag. A front-end's emit may test and set ``STATE.busy`` itself
+#: when it is False (the common case, with no function call), and call `enter`
+#: otherwise.
+STATE = _State()
 
 
 def mark_library_thread() -> None:
     """Mark the calling thread as the library's own: its records are never events."""
-    _state.busy = True
+    STATE.busy = True
 
 
 def enter() -> bool:
     """Set this thread's busy flag; False if it was set already (re-entry)."""
-    busy = getattr(_state, "busy", None)
+    busy = STATE.busy
     if busy is None:  # first record on this thread: an SDK consumer stays busy for good
-        busy = _state.busy = isinstance(threading.current_thread(), Consumer)
+        busy = STATE.busy = isinstance(threading.current_thread(), Consumer)
     if busy:
         return False
-    _state.busy = True
+    STATE.busy = True
     return True
+
+
+def busy() -> bool:
+    """Whether this thread is the library's own, or inside an emit: check only, for
+    front-ends that run none of the application's code while they emit."""
+    busy = STATE.busy
+    if busy is None:
+        busy = STATE.busy = isinstance(threading.current_thread(), Consumer)
+    return busy
 
 
 def leave() -> None:
     """Clear the flag set by a successful `enter`."""
-    _state.busy = False
+    STATE.busy = False
 
 
 def matches(name: str, prefixes: tuple[str, ...]) -> bool:

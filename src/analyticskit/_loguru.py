@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import ForeignSnapshot, Origin, OtherFrontEnd, exc_info_of
+from ._front_end import ForeignRecord, OtherFrontEnd, exc_info_of
 
 __all__ = ["LoguruSink", "loguru_sink"]
 
@@ -23,14 +23,18 @@ class LoguruSink(OtherFrontEnd):
 
     def __init__(self, level: int | str, options: dict[str, Any]) -> None:
         _extras.require("loguru", "loguru")
-        super().__init__(level, options)
+        super().__init__(level, options, _convert)
 
     def __call__(self, message: Any) -> None:
         """Queue the event of one loguru message (a str with a ``record`` dict)."""
         try:
             record: dict[str, Any] = message.record
             if record["level"].no >= self._level:
-                self._front.emit(record["name"] or "loguru", self._snapshot, record)
+                # The record is loguru's own for this message; its extra is copied, as
+                # another sink could change it.
+                self._front.emit_foreign(
+                    record["name"] or "loguru", (record, dict(record["extra"]))
+                )
         except Exception as error:
             _diagnostics.report_once(
                 "loguru-emit",
@@ -38,28 +42,26 @@ class LoguruSink(OtherFrontEnd):
                 " dropped (invalid). Reported once.",
             )
 
-    def _snapshot(self, record: dict[str, Any], source: str) -> ForeignSnapshot:
-        exception = record["exception"]
-        return self._front.foreign_snapshot(
-            _convert,
-            (record, dict(record["extra"])),
-            record["level"].no,
-            record["name"] or "loguru",
-            record["time"].timestamp(),
-            source,
-            None if exception is None else exc_info_of(tuple(exception)),
-        )
 
-
-def _convert(
-    item: tuple[dict[str, Any], dict[str, Any]],
-) -> tuple[dict[str, Any], Origin, str, str | None]:
+def _convert(item: tuple[dict[str, Any], dict[str, Any]]) -> ForeignRecord:
     """On the worker: the record's extra keys, origin, message (no traceback text)."""
     record, extras = item
+    exception = record["exception"]
     # loguru keeps no template, only the formatted message: an empty template makes
     # the id come from the message with its variable parts removed.
-    origin = ("", record["module"], record["function"], record["line"])
-    return extras, origin, record["message"], None
+    return ForeignRecord(
+        extras,
+        "",
+        record["module"],
+        record["function"],
+        record["line"],
+        record["message"],
+        None,
+        record["level"].no,
+        record["name"] or "loguru",
+        record["time"].timestamp(),
+        None if exception is None else exc_info_of(tuple(exception)),
+    )
 
 
 def loguru_sink(level: int | str = logging.NOTSET, **options: Any) -> LoguruSink:

@@ -2,7 +2,8 @@
 
 A `Snapshot` is taken on the caller's thread (`_call_to_event` for
 ``capture_event``, `_record_to_event` for log records); the delivery worker
-turns it into a `Message` with its ``to_message``.
+turns it into a `Message` with its ``to_message`` (or learns there why it is
+held back).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from .context import CallerContext
 from .events import EventData
+from .stats import DropReason
 
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """A ``before_send`` hook: the event as a dict (``event``, ``distinct_id``,
@@ -37,8 +39,9 @@ class Message:
 class Snapshot(Protocol):
     """What a door puts in the delivery buffer."""
 
-    def to_message(self) -> Message:
-        """The event, built on the delivery worker's thread."""
+    def to_message(self) -> Message | DropReason:
+        """The event, built on the delivery worker's thread; or why it is held back
+        (a front-end's volume control, decided there too)."""
         ...
 
 

@@ -22,6 +22,7 @@ from . import _diagnostics, _event_ids, context
 from ._levels import default_event_type, default_relevancy
 from ._message import BeforeSend, Message, make_message
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
+from ._volume import RecordVolume
 from .events import (
     EVENT_TYPES,
     MAX_ID_CHARS,
@@ -31,6 +32,7 @@ from .events import (
     Relevancy,
     registered_sources,
 )
+from .stats import DropReason
 
 # Extra keys that fill EventData fields instead of becoming properties.
 _EXTRA_EVENT_TYPE = "event_type"
@@ -74,10 +76,13 @@ class RecordSnapshot:
     text: str
     exception: BaseException | None
     caller: context.CallerContext
+    #: A summary of records held back as duplicates (`with_repeats`): never held back.
+    summary: bool = False
 
-    def to_message(self) -> Message:
-        """The event for this record."""
-        return self.mapper.build(self)
+    def to_message(self) -> Message | DropReason:
+        """The event for this record, or why the volume control holds it back."""
+        mapper = self.mapper
+        return mapper.held_back(self, mapper.volumes[0]) or mapper.build(self)
 
     def with_repeats(self, count: int, first_seen: float, last_seen: float) -> RecordSnapshot:
         """The summary of ``count`` records identical to this one, held back by
@@ -90,7 +95,7 @@ class RecordSnapshot:
             "lastSeen": datetime.fromtimestamp(last_seen, tz=timezone.utc),
             "created": last_seen,
         }
-        return replace(self, attrs=attrs, exception=None)
+        return replace(self, attrs=attrs, exception=None, summary=True)
 
 
 class RecordMapper:
@@ -101,10 +106,31 @@ class RecordMapper:
         level_map: Mapping[int, LevelRule],
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
+        volume: Callable[[], RecordVolume | None] | None = None,
     ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
         self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
+        #: The volume control of the events lane and of the logs lane: the same
+        #: rules, a table each (a record in both lanes is counted in both).
+        self.volumes = (volume(), volume()) if volume else (None, None)
+
+    def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
+        """Why ``volume`` (one lane's control) holds the record back, on that lane's
+        worker before its event is built; None if it goes out."""
+        if volume is None or snap.summary:
+            return None
+        attrs = snap.attrs
+        with volume.lock:
+            return volume.hold(
+                attrs["name"],
+                attrs["levelno"],
+                attrs["created"],
+                snap.message,
+                attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
+                lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
+                snap,
+            )
 
     def snapshot(
         self,
@@ -112,21 +138,33 @@ class RecordMapper:
         source: str,
         formatter: logging.Formatter | None,
         message: str | None = None,
+        caller: context.CallerContext | None = None,
     ) -> RecordSnapshot:
-        """Read the record on the caller's thread (``message``: its formatted text, if
-        the caller has it already). A message that cannot be formatted
-        (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
+        """Read the record on the caller's thread (``message``: its formatted text, and
+        ``caller``: the caller's context, if read already). A message that cannot be
+        formatted (``log.info("%d", "x")``) is sent with its raw template, and
+        reported once."""
         try:
             if message is None:
                 message = record.getMessage()
         except Exception as error:
             message = text = _raw_message(record, error)
         else:
-            text = _text(record, message, formatter)
+            exc_info = record.exc_info
+            text = (
+                message
+                if formatter is None and not exc_info and not record.stack_info
+                else _text(record, message, formatter)
+            )
         exc_info = record.exc_info
-        exception = exc_info[1] if self._capture_exceptions and exc_info else None
         return RecordSnapshot(
-            self, record.__dict__.copy(), source, message, text, exception, context.snapshot()
+            self,
+            record.__dict__.copy(),
+            source,
+            message,
+            text,
+            exc_info[1] if self._capture_exceptions and exc_info else None,
+            caller or context.snapshot(),
         )
 
     def build(self, snap: RecordSnapshot) -> Message:

@@ -18,6 +18,7 @@ from typing import Any
 from ._message import Message
 from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
+from .stats import DropReason
 
 # Extra keys that make a record an event regardless of ``event_level``.
 EXTRA_EVENT_KEYS: tuple[str, ...] = ("id", "event_id", "event_type")
@@ -57,9 +58,11 @@ class LogSnapshot:
 
     record: RecordSnapshot
 
-    def to_message(self) -> Message:
-        """The log for this record, built on the delivery worker."""
-        return to_log(self.record)
+    def to_message(self) -> Message | DropReason:
+        """The log for this record, built on the delivery worker; or why the volume
+        control holds it back (as in the events lane)."""
+        record = self.record
+        return record.mapper.held_back(record, record.mapper.volumes[1]) or to_log(record)
 
 
 def severity_number(levelno: int) -> int:

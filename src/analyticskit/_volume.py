@@ -1,9 +1,9 @@
-"""Where volume is held back, on the caller's thread and before any event is built:
+"""Where volume is held back, on the delivery worker and before any event is built:
 a rate cap per event name, de-duplication of identical records, and sampling.
 
-Everything held back is counted by the caller under its own reason
-(``rate_limited``, ``deduplicated``, ``sampled``), and summed up on stderr at
-most once a minute. The tables are bounded in entries and in the size of their keys.
+Everything held back is counted under its own reason (``rate_limited``,
+``deduplicated``, ``sampled``) and summed up on stderr at most once a minute.
+The tables are bounded in entries and in the size of their keys.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from . import _diagnostics
 from ._validate import check, positive_problem
-from .context import current_user
 from .stats import DropReason
 
 DEFAULT_BURST = 100
@@ -28,7 +26,6 @@ _MAX_KEY_CHARS = 512  # longer texts are keyed by their first characters and len
 # A longer message is never held as a duplicate: the summary keeps the first record
 # of its window in memory, and the table must stay small.
 _DEDUPE_MAX_CHARS = 8192
-_REPORT_EVERY = 60.0  # seconds between two summary lines on stderr
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,13 @@ def table_key(text: str) -> str:
     return text if len(text) <= _MAX_KEY_CHARS else f"{text[:_MAX_KEY_CHARS]}...{len(text)}"
 
 
+def _key_part(value: Any) -> Any:
+    """``value`` as part of a table key: short, and hashable."""
+    if isinstance(value, str):
+        return table_key(value)
+    return value if isinstance(value, (int, type(None))) else type(value).__name__
+
+
 class RateLimiter:
     """Token buckets by key."""
 
@@ -74,17 +78,20 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[Any, list[float]] = {}  # key: [tokens, last refill]
 
-    def allow(self, key: Any) -> bool:
-        """Take a token for ``key``; False when its bucket is empty."""
-        now = self._clock()
+    def allow(self, key: Any, now: float | None = None) -> bool:
+        """Take a token for ``key`` at ``now`` (default: the clock's time); False when
+        its bucket is empty. A time earlier than the bucket's last refill adds nothing."""
+        if now is None:
+            now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _TABLE_SIZE:
                 self._buckets.clear()
             self._buckets[key] = [self.limit.burst - 1.0, now]
             return True
-        tokens = min(self.limit.burst, bucket[0] + (now - bucket[1]) * self.limit.per_second)
-        bucket[1] = now
+        elapsed = max(0.0, now - bucket[1])
+        tokens = min(self.limit.burst, bucket[0] + elapsed * self.limit.per_second)
+        bucket[1] = max(now, bucket[1])
         if tokens < 1.0:
             bucket[0] = tokens
             return False
@@ -93,60 +100,60 @@ class RateLimiter:
 
 
 @dataclass
-class _Repeats:
-    """Records identical to one sent, within its window."""
+class Window:
+    """A de-duplication window, opened at ``opened`` by a record that went out
+    (``sample``): the records identical to it until ``window`` seconds later."""
 
-    first_sent: float
-    sample: Any  # what the summary is built from (the first record's snapshot)
+    opened: float
+    sample: Any
     count: int = 0
     first_seen: float = 0.0
     last_seen: float = 0.0
 
 
-@dataclass
 class Deduplicator:
     """Holds back records identical to one sent within ``window`` seconds; at the
     window's end, one summary event says how many (``repeatCount``)."""
 
-    window: float
-    clock: Callable[[], float] = time.monotonic
-    _seen: dict[Any, _Repeats] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._open: dict[Any, Window] = {}
+        self._ended: list[Window] = []  # replaced by a new window before `due` saw them
 
-    def repeat(self, key: Any, wall_time: float) -> bool:
-        """True if ``key`` was sent within the window (the record is held back);
-        else the record is the first of a new window, and goes out."""
-        now = self.clock()
-        with self._lock:
-            seen = self._seen.get(key)
-            if seen is None or now - seen.first_sent >= self.window:
-                return False
-            if not seen.count:
-                seen.first_seen = wall_time
-            seen.count += 1
-            seen.last_seen = wall_time
-            return True
+    def repeat(self, key: Any, created: float) -> bool:
+        """True if a window is open for ``key`` at ``created`` (the record's time): the
+        record is counted in it and held back. Else the record may open one (`open`)."""
+        seen = self._open.get(key)
+        if seen is None or created - seen.opened >= self.window:
+            return False
+        if not seen.count:
+            seen.first_seen = created
+        seen.count += 1
+        seen.last_seen = created
+        return True
 
-    def sent(self, key: Any, sample: Any) -> None:
-        """``key``'s record went out now: a new window starts."""
-        with self._lock:
-            if len(self._seen) >= _TABLE_SIZE:
-                self._seen = {k: v for k, v in self._seen.items() if v.count}
-            self._seen[key] = _Repeats(self.clock(), sample)
+    def open(self, key: Any, created: float, sample: Any) -> None:
+        """``key``'s record (``sample``) goes out: it opens a window (replacing an
+        ended one)."""
+        if len(self._open) >= _TABLE_SIZE:  # full: windows with repeats end early
+            self._ended.extend(seen for seen in self._open.values() if seen.count)
+            self._open = {}
+        ended = self._open.get(key)
+        if ended is not None and ended.count:
+            self._ended.append(ended)
+        self._open[key] = Window(created, sample)
 
-    def due(self, everything: bool) -> list[_Repeats]:
-        """The windows that ended (all of them with ``everything``) with repeats held;
-        each is forgotten, so a summary is made once."""
-        now = self.clock()
-        with self._lock:
-            ended = [
-                (key, seen)
-                for key, seen in self._seen.items()
-                if everything or now - seen.first_sent >= self.window
-            ]
-            for key, _ in ended:
-                del self._seen[key]
-        return [seen for _, seen in ended if seen.count]
+    def due(self, now: float, everything: bool) -> list[Window]:
+        """The windows that ended at ``now`` (all of them with ``everything``) with
+        repeats held; each is forgotten, so a summary is made once."""
+        ended = [
+            key
+            for key, seen in self._open.items()
+            if everything or now - seen.opened >= self.window
+        ]
+        windows = [self._open.pop(key) for key in ended]
+        windows[:0], self._ended = self._ended, []
+        return [seen for seen in windows if seen.count]
 
 
 class Sampler:
@@ -189,30 +196,13 @@ def parse_rates(field_name: str, value: object) -> dict[Any, float]:
     return rates
 
 
-class HeldBackReport:
-    """One line on stderr, at most once a minute, summing up what was held back."""
-
-    def __init__(self) -> None:
-        self._counts: dict[DropReason, int] = {}
-        self._last = 0.0
-
-    def add(self, reason: DropReason) -> None:
-        self._counts[reason] = self._counts.get(reason, 0) + 1
-        now = time.monotonic()
-        if now - self._last >= _REPORT_EVERY:
-            self._last = now
-            counts, self._counts = self._counts, {}
-            summary = ", ".join(f"{reason}={count}" for reason, count in sorted(counts.items()))
-            _diagnostics.report(
-                f"held back log records to cap PostHog volume: {summary}"
-                f" (at most one such line a minute; stats() has the totals)."
-            )
-
-
 class RecordVolume:
-    """A handler's volume control over log records: sampling, then de-duplication of
-    identical messages, then the rate cap per event name (the logger, the level,
-    the message template and an explicit ``id``: what the event name derives from)."""
+    """A front-end's volume control over log records, decided on the delivery
+    worker before the event is built: sampling, then de-duplication of identical
+    messages, then the rate cap per event name (the logger, the level and the
+    event id). Records are timed by when they were logged, not when the worker
+    sees them. One lock: the events and the logs lanes' workers, and a flush,
+    may ask at once."""
 
     def __init__(
         self,
@@ -226,7 +216,8 @@ class RecordVolume:
         self._sampler = (
             Sampler(sample_levels, sample_loggers) if (sample_levels or sample_loggers) else None
         )
-        self.report = HeldBackReport()
+        #: Held around `hold` by its caller, with the record's verdict (`due` takes it).
+        self.lock = threading.Lock()
 
     @staticmethod
     def create(
@@ -240,56 +231,46 @@ class RecordVolume:
             return None
         return RecordVolume(rate_limit, dedupe_window, sample_levels, sample_loggers)
 
-    def hold(self, record: Any, message: str | None) -> DropReason | None:
-        """Why ``record`` is held back, or None. ``message``: its formatted text
-        (None if it cannot be formatted: it is then never a duplicate)."""
-        if self._sampler is not None and not self._sampler.keep(record.name, record.levelno):
-            return self._held("sampled")
-        if (
-            self._dedupe is not None
-            and message is not None
-            and len(message) <= _DEDUPE_MAX_CHARS
-            and self._dedupe.repeat(_dedupe_key(record, message), record.created)
+    @property
+    def summarizes(self) -> bool:
+        """Whether held-back duplicates are summed up in events (`due`)."""
+        return self._dedupe is not None
+
+    def hold(
+        self,
+        name: str,
+        levelno: int,
+        created: float,
+        message: str,
+        user: object,
+        event_id: Callable[[], object],
+        sample: Any,
+    ) -> DropReason | None:
+        """Why the record of logger ``name`` at ``levelno``, logged at ``created``, is
+        held back, or None: it goes out as ``sample`` (which opens its
+        de-duplication window). ``message``: its text; ``user``: whom it is
+        attributed to; ``event_id()``: its event id, asked only
+        when the rate cap needs it. The caller holds `lock`."""
+        if self._sampler is not None and not self._sampler.keep(name, levelno):
+            return "sampled"
+        dedupe = self._dedupe
+        key = None
+        if dedupe is not None and len(message) <= _DEDUPE_MAX_CHARS:
+            # Identical: the same logger, level and message, for the same user.
+            key = (name, levelno, table_key(message), _key_part(user))
+            if dedupe.repeat(key, created):
+                return "deduplicated"
+        if self._rate is not None and not self._rate.allow(
+            (name, levelno, _key_part(event_id())), created
         ):
-            return self._held("deduplicated")
-        if self._rate is not None:
-            msg = record.msg
-            template = table_key(msg) if isinstance(msg, str) else type(msg).__name__
-            extra_id = record.__dict__.get("id") or record.__dict__.get("event_id")
-            key = (record.name, record.levelno, template, _key_part(extra_id))
-            if not self._rate.allow(key):
-                return self._held("rate_limited")
+            return "rate_limited"
+        if key is not None and dedupe is not None:
+            dedupe.open(key, created, sample)
         return None
 
-    def sent(self, record: Any, message: str | None, snapshot: Any) -> None:
-        """``record`` goes out as ``snapshot``: its de-duplication window starts."""
-        if self._dedupe is not None and message is not None and len(message) <= _DEDUPE_MAX_CHARS:
-            self._dedupe.sent(_dedupe_key(record, message), snapshot)
-
-    def due(self, everything: bool) -> list[tuple[Any, int, float, float]]:
-        """Windows that ended with repeats: (the first record's snapshot, how many
-        repeats, when the first and the last repeat were logged)."""
+    def due(self, everything: bool) -> list[Window]:
+        """Windows that ended with repeats held back (all of them with ``everything``)."""
         if self._dedupe is None:
             return []
-        return [
-            (seen.sample, seen.count, seen.first_seen, seen.last_seen)
-            for seen in self._dedupe.due(everything)
-        ]
-
-    def _held(self, reason: DropReason) -> DropReason:
-        self.report.add(reason)
-        return reason
-
-
-def _dedupe_key(record: Any, message: str) -> tuple[str, int, str, Any]:
-    # Identical: the same logger, level and message, for the same user.
-    attrs = record.__dict__
-    user = attrs.get("uid") or attrs.get("user_id") or current_user()
-    return (record.name, record.levelno, table_key(message), _key_part(user))
-
-
-def _key_part(value: Any) -> Any:
-    """``value`` as part of a table key: short, and hashable."""
-    if isinstance(value, str):
-        return table_key(value)
-    return value if isinstance(value, (int, type(None))) else type(value).__name__
+        with self.lock:
+            return self._dedupe.due(time.time(), everything)

@@ -74,9 +74,10 @@ class CallerContext:
 
 
 _EMPTY = CallerContext(None, {}, None)
-# posthog's current context scope (None outside any): with neither a scope nor a bound
-# user there is nothing to read, and the three posthog calls below are skipped.
-_posthog_scope = getattr(posthog_contexts, "_get_current_context", None)
+# posthog's stack of context scopes (None outside any): with neither a scope nor a
+# bound user there is nothing to read, and the three posthog calls below are skipped.
+# Private to posthog, hence looked up defensively: without it, they always run.
+_posthog_scopes: ContextVar[Any] | None = getattr(posthog_contexts, "_context_stack", None)
 
 
 def snapshot() -> CallerContext:
@@ -84,7 +85,7 @@ def snapshot() -> CallerContext:
 
     Treat the result as read-only: with nothing bound it is one shared object.
     """
-    if _posthog_scope is not None and _bound_user.get() is None and _posthog_scope() is None:
+    if _posthog_scopes is not None and _posthog_scopes.get() is None and _bound_user.get() is None:
         return _EMPTY
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import posthog
 
-from . import _diagnostics
+from . import _diagnostics, _guard
 from ._delivery import Delivery
 from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
-from ._message import BeforeSend, Snapshot
-from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS, RecordSnapshot
+from ._message import BeforeSend
+from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS
 from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
-from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
-from .analytics import Analytics
+from ._volume import DEFAULT_DEDUPE_WINDOW
+from .analytics import Analytics, get_analytics
 from .sinks import Sink
-from .stats import DropReason, Stats
+from .stats import Stats
 
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
@@ -155,26 +155,9 @@ class PostHogHandler(logging.Handler):
             service_version=service_version,
             environment=environment,
         )
-        self._volume = RecordVolume.create(
-            options.rate_limit,
-            options.dedupe_window,
-            options.sample_levels,
-            options.sample_loggers,
-        )
-        self._front = FrontEnd(options, summaries=self._due_summaries if self._volume else None)
-        # Chosen once: a bound method made on every record would cost each log call.
-        self._take: _MakeSnapshot = (
-            self._snapshot if self._volume is None else self._snapshot_or_hold
-        )
+        self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
         self._event_level = options.event_level
-        # (logs lane, snapshot for both lanes, snapshot for logs only), per logs lane.
-        self._lane_snapshots: (
-            tuple[
-                Delivery, _MakeSnapshot, Callable[[logging.LogRecord, str], Snapshot | DropReason]
-            ]
-            | None
-        ) = None
         self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
         given = self._front.given_analytics
         if given is not None and options.logs_level is not None:
@@ -191,62 +174,62 @@ class PostHogHandler(logging.Handler):
         """The `Analytics` object this handler delivers through."""
         return self._front.analytics
 
-    def _snapshot(self, record: logging.LogRecord, source: str) -> RecordSnapshot:
-        return self._front.mapper.snapshot(record, source, self.formatter)
-
-    def _snapshot_or_hold(
-        self, record: logging.LogRecord, source: str
-    ) -> RecordSnapshot | DropReason:
-        """The snapshot, or why the volume control holds the record back."""
-        volume = self._volume
-        assert volume is not None
-        message = _message_of(record)
-        held = volume.hold(record, message)
-        if held is not None:
-            return held
-        snapshot = self._front.mapper.snapshot(record, source, self.formatter, message)
-        volume.sent(record, message, snapshot)
-        return snapshot
-
-    def _due_summaries(self, everything: bool) -> list[Snapshot]:
-        """The events that sum up records held back as duplicates, for ended windows."""
-        if self._volume is None:
-            return []
-        return [
-            sample.with_repeats(count, first, last)
-            for sample, count, first, last in self._volume.due(everything)
-            if isinstance(sample, RecordSnapshot)
-        ]
-
     def emit(self, record: logging.LogRecord) -> None:
-        """Snapshot the record for the delivery worker of each lane it goes to. Never
-        raises into the caller; a record that fails here is counted as dropped
-        (``invalid``)."""
+        """Snapshot the record once for the delivery worker of each lane it goes to
+        (what a lane refuses is counted there). Never raises into the caller; a
+        record that fails here is counted as dropped (``invalid``)."""
+        front = self._front
         try:
-            to_events, to_logs = self._lanes(record)
-            snapshot = self._take
-            if not to_logs:
-                if to_events:
-                    self._front.emit(record.name, snapshot, record)
-                return
-            analytics = self._front.analytics
-            logs = analytics.logs_delivery or self._enable_logs(analytics)
-            lanes = self._lane_snapshots
-            if lanes is None or lanes[0] is not logs:  # built once per logs lane
-                lanes = self._lane_snapshots = (logs, _also_to(logs, snapshot), _as_log(snapshot))
-            if to_events:
-                events = analytics.delivery
-                refusal = events.refusal()
-                if refusal is None:
-                    self._front.emit(record.name, lanes[1], record)
+            logs: Delivery | None = None
+            if (
+                self._logs_level == _NEVER
+                and record.levelno >= self._event_level
+                and EXTRA_TO_EVENTS not in record.__dict__
+            ):  # the logs lane is off, and nothing forces a lane: an event
+                events: Delivery | None = front.given_events or get_analytics().delivery
+            else:
+                events, logs = self._lanes(record)
+                if events is None and logs is None:
                     return
-                events.drop(refusal)  # the events lane is full or closed: logs only
-            self._front.emit(record.name, lanes[2], record, lane=logs)
+            lane = events or logs
+            assert lane is not None
+            source = front.admit(record.name, lane)
+            if source is None:
+                return
+            state = _guard.STATE
+            if state.busy is False:
+                state.busy = True
+            elif not _guard.enter():  # a record logged while this thread emits, or ours
+                lane.drop("recursion")
+                return
+            try:
+                item = front.mapper.snapshot(record, source, self.formatter)
+            except Exception:
+                lane.drop("invalid")
+                raise
+            finally:
+                state.busy = False
+            watched = front.watched
+            if events is not None:
+                if watched[0] is not events:
+                    front.watch(events, 0)
+                events.enqueue(item)
+                if logs is None:
+                    return
+                refusal = logs.refusal()
+                if refusal is not None:
+                    logs.drop(refusal)
+                    return
+            assert logs is not None
+            if watched[1] is not logs:
+                front.watch(logs, 1)
+            logs.enqueue(LogSnapshot(item))
         except Exception:
             self.handleError(record)
 
-    def _lanes(self, record: logging.LogRecord) -> tuple[bool, bool]:
-        """Whether the record goes to the events lane and to the logs lane."""
+    def _lanes(self, record: logging.LogRecord) -> tuple[Delivery | None, Delivery | None]:
+        """The deliveries of the lanes the record goes to (None: not that lane). When
+        the events lane is full or closed, the record goes to the logs lane alone."""
         levelno = record.levelno
         to_events = levelno >= self._event_level
         to_logs = levelno >= self._logs_level
@@ -259,7 +242,17 @@ class PostHogHandler(logging.Handler):
         forced = extra.get(EXTRA_TO_LOGS)
         if forced is not None:
             to_logs = bool(forced) and self._logs_level != _NEVER
-        return to_events, to_logs
+        analytics = self._front.analytics
+        events = analytics.delivery if to_events else None
+        if not to_logs:
+            return events, None
+        logs = analytics.logs_delivery or self._enable_logs(analytics)
+        if events is not None:
+            refusal = events.refusal()
+            if refusal is not None:  # the events lane is full or closed: logs only
+                events.drop(refusal)
+                events = None
+        return events, logs
 
     def _enable_logs(self, analytics: Analytics) -> Delivery:
         """The shared instance's logs lane, turned on at its first log (it may have
@@ -268,6 +261,9 @@ class PostHogHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler's lock: emit only appends to a deque."""
+        if not self.filters:
+            self.emit(record)
+            return True
         rv = self.filter(record)
         if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
             record = rv
@@ -309,46 +305,6 @@ class PostHogHandler(logging.Handler):
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
         return self.analytics.stats()
-
-
-_MakeSnapshot = Callable[[logging.LogRecord, str], "RecordSnapshot | DropReason"]
-
-
-def _also_to(logs: Delivery, snapshot: _MakeSnapshot) -> _MakeSnapshot:
-    """``snapshot``, whose result also goes to the logs lane (held back or refused
-    there too, and counted so)."""
-
-    def both(record: logging.LogRecord, source: str) -> RecordSnapshot | DropReason:
-        item = snapshot(record, source)
-        if isinstance(item, str):
-            logs.drop(item)
-            return item
-        refusal = logs.refusal()
-        if refusal is None:
-            logs.enqueue(LogSnapshot(item))
-        else:
-            logs.drop(refusal)
-        return item
-
-    return both
-
-
-def _as_log(snapshot: _MakeSnapshot) -> Callable[[logging.LogRecord, str], Snapshot | DropReason]:
-    """``snapshot`` for the logs lane alone."""
-
-    def log(record: logging.LogRecord, source: str) -> Snapshot | DropReason:
-        item = snapshot(record, source)
-        return item if isinstance(item, str) else LogSnapshot(item)
-
-    return log
-
-
-def _message_of(record: logging.LogRecord) -> str | None:
-    """The record's formatted message, or None if it cannot be formatted."""
-    try:
-        return record.getMessage()
-    except Exception:
-        return None
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:

@@ -20,7 +20,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from . import _diagnostics, _extras
-from ._front_end import ForeignSnapshot, Origin, OtherFrontEnd, exc_info_of
+from ._front_end import ExcInfo, ForeignRecord, OtherFrontEnd, exc_info_of
 from ._levels import level_number
 
 _extras.require("structlog", "structlog")
@@ -69,9 +69,8 @@ class PostHogProcessor(OtherFrontEnd):
     """
 
     def __init__(self, level: int | str = logging.INFO, **options: Any) -> None:
-        super().__init__(level, options)
+        super().__init__(level, options, _convert)
         self._levels: dict[object, int] = {}
-        self._take = self._snapshot  # one bound method, not one per call
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
@@ -83,7 +82,19 @@ class PostHogProcessor(OtherFrontEnd):
             if levelno >= self._level:
                 name = event_dict.get("logger") or getattr(logger, "name", None) or "structlog"
                 name = name if type(name) is str else str(name)
-                self._front.emit(name, self._take, (levelno, name, method_name, event_dict))
+                # log.exception() without exc_info: the exception being handled
+                # (structlog's set_exc_info rule).
+                exc_info = event_dict.get("exc_info", method_name == "exception")
+                self._front.emit_foreign(
+                    name,
+                    (
+                        dict(event_dict),
+                        levelno,
+                        name,
+                        time.time(),
+                        exc_info_of(exc_info) if exc_info else None,
+                    ),
+                )
         except Exception as error:
             _diagnostics.report_once(
                 "structlog-emit",
@@ -103,34 +114,27 @@ class PostHogProcessor(OtherFrontEnd):
             self._levels[level] = number
         return number
 
-    def _snapshot(
-        self, item: tuple[int, str, str, MutableMapping[str, Any]], source: str
-    ) -> ForeignSnapshot:
-        levelno, name, method_name, event_dict = item
-        # log.exception() without exc_info: the exception being handled (set_exc_info's rule).
-        exc_info = event_dict.get("exc_info", method_name == "exception")
-        return self._front.foreign_snapshot(
-            _convert,
-            dict(event_dict),
-            levelno,
-            name,
-            time.time(),
-            source,
-            exc_info_of(exc_info) if exc_info else None,
-        )
+
+_Item = tuple[dict[str, Any], int, str, float, ExcInfo | None]
 
 
-def _convert(event_dict: dict[str, Any]) -> tuple[dict[str, Any], Origin, str, str | None]:
+def _convert(item: _Item) -> ForeignRecord:
     """On the worker: the event dict's extra keys, origin, message and traceback text."""
+    event_dict, levelno, name, created, exc_info = item
     event = event_dict.get("event")
-    origin: Origin = (
+    extras = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
+    # After structlog's format_exc_info, the traceback is the "exception" string.
+    formatted = event_dict.get("exception")
+    return ForeignRecord(
+        extras,
         event,
         event_dict.get("module"),
         event_dict.get("func_name"),
         event_dict.get("lineno"),
+        event if isinstance(event, str) else str(event),
+        formatted if isinstance(formatted, str) else None,
+        levelno,
+        name,
+        created,
+        exc_info,
     )
-    extras = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
-    # After structlog's format_exc_info, the traceback is the "exception" string.
-    formatted = event_dict.get("exception")
-    traceback = formatted if isinstance(formatted, str) else None
-    return extras, origin, event if isinstance(event, str) else str(event), traceback
