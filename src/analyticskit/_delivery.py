@@ -45,8 +45,8 @@ class Delivery:
     """Moves snapshots from callers' threads to a sink, within a memory bound.
 
     The methods a front-end calls on the caller's thread (`refusal`, `drop`,
-    `enqueue`, `submit`, `wake`) never block on the network, never raise, and
-    never wait on a lock their own thread can already hold.
+    `submit`, `wake`) never block on the network, never raise, and never wait on
+    a lock their own thread can already hold.
     """
 
     def __init__(
@@ -101,30 +101,23 @@ class Delivery:
 
     def submit(self, item: Snapshot) -> bool:
         """Queue ``item`` for the worker; False (and counted) if dropped."""
-        reason = self.refusal()
-        if reason is not None:
-            self.counters.refused(reason)
+        buffer = self._buffer
+        if not self._open or len(buffer) + self._sink_backlog >= self.max_queued:
+            self.counters.refused(self.refusal() or "buffer_full")
             return False
-        self.enqueue(item)
-        return True
-
-    def enqueue(self, item: Snapshot) -> None:
-        """Queue without checking: for callers that asked `refusal` just before."""
-        self._buffer.append(item)
+        buffer.append(item)
         if not self._started:
             self._start()
-        elif self._idle and not self._woken and len(self._buffer) >= self._wake_at:
+        elif self._idle and not self._woken and len(buffer) >= self._wake_at:
             # Once: until the worker runs (it may wait for the GIL for milliseconds),
             # the callers that buffer more do not pay for another Event.set().
             self._woken = True
             self._wake.set()
+        return True
 
     def refusal(self) -> DropReason | None:
         """Why `submit` would drop an event now (closed, or at the limit), else None.
-
-        Counts nothing: for callers that can skip building a snapshot that would
-        only be dropped (`drop` counts it).
-        """
+        Counts nothing (`drop` counts)."""
         if not self._open:
             return "after_shutdown"
         if len(self._buffer) + self._sink_backlog >= self.max_queued:

@@ -3,9 +3,10 @@
 `PostHogHandler` (stdlib), `analyticskit.structlog.PostHogProcessor` and
 `analyticskit.loguru_sink` each read their own record into a `RecordSnapshot`
 whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads
-(the other two on the worker, through `ForeignRecord`); the source by
-logger-name prefix, include/exclude, the room check and the drop counters are
-`FrontEnd.admit`, so the three map records to events by one set of rules.
+(the other two on the worker, through `ForeignRecord`). The source by
+logger-name prefix and include/exclude are `FrontEnd.routes` and
+`FrontEnd.source`; the volume caps are the mapper's, on the worker; so the
+three map records to events by one set of rules.
 """
 
 from __future__ import annotations
@@ -149,19 +150,13 @@ class FrontEnd:
         self.routes[name] = route
         return route
 
-    def admit(self, name: str, delivery: Delivery) -> str | None:
-        """The source of a record of logger ``name`` if ``delivery`` has room for it;
-        else None, and the drop is counted (a skipped logger, or no room).
-
-        The caller then takes its snapshot and enqueues it: the snapshot of a record
-        that would only be dropped is never taken."""
+    def source(self, name: str, delivery: Delivery) -> str | None:
+        """The source of a record of logger ``name``; None if the logger's records are
+        skipped (counted as dropped in ``delivery``). Front-ends look in `routes`
+        first, and call this for a name not there or skipped."""
         route = self.routes.get(name) or self.route(name)
         if isinstance(route, _Skip):
             delivery.drop(route.reason)
-            return None
-        refusal = delivery.refusal()
-        if refusal is not None:  # full or closed
-            delivery.drop(refusal)
             return None
         return route
 
@@ -197,16 +192,18 @@ class FrontEnd:
         the recursion guard is only checked: records of the library's own threads,
         or logged from inside an emit, are dropped."""
         delivery = self.given_events or get_analytics().delivery
-        source = self.admit(name, delivery)
-        if source is None:
-            return
+        source = self.routes.get(name)
+        if not isinstance(source, str):
+            source = self.source(name, delivery)
+            if source is None:
+                return
         if self.watched[0] is not delivery:
             self.watch(delivery, 0)
         busy = _guard.STATE.busy  # None on a thread's first record: _guard.busy() decides
         if busy or (busy is None and _guard.busy()):
             delivery.drop("recursion")
             return
-        delivery.enqueue(ForeignSnapshot(self, record, source, context.snapshot()))
+        delivery.submit(ForeignSnapshot(self, record, source, context.snapshot()))
 
 
 class OtherFrontEnd:

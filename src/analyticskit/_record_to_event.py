@@ -133,38 +133,29 @@ class RecordMapper:
             )
 
     def snapshot(
-        self,
-        record: logging.LogRecord,
-        source: str,
-        formatter: logging.Formatter | None,
-        message: str | None = None,
-        caller: context.CallerContext | None = None,
+        self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None
     ) -> RecordSnapshot:
-        """Read the record on the caller's thread (``message``: its formatted text, and
-        ``caller``: the caller's context, if read already). A message that cannot be
-        formatted (``log.info("%d", "x")``) is sent with its raw template, and
-        reported once."""
+        """Read the record on the caller's thread. A message that cannot be formatted
+        (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
+        exc_info = record.exc_info
         try:
-            if message is None:
-                message = record.getMessage()
+            message = record.getMessage()
         except Exception as error:
             message = text = _raw_message(record, error)
         else:
-            exc_info = record.exc_info
             text = (
                 message
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
-        exc_info = record.exc_info
         return RecordSnapshot(
             self,
             record.__dict__.copy(),
             source,
             message,
             text,
-            exc_info[1] if self._capture_exceptions and exc_info else None,
-            caller or context.snapshot(),
+            exc_info[1] if exc_info and self._capture_exceptions else None,
+            context.snapshot(),
         )
 
     def build(self, snap: RecordSnapshot) -> Message:

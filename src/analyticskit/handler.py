@@ -159,6 +159,7 @@ class PostHogHandler(logging.Handler):
         self._closing: threading.Thread | None = None
         self._event_level = options.event_level
         self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
+        self._events_only = options.logs_level is None
         given = self._front.given_analytics
         if given is not None and options.logs_level is not None:
             given.enable_logs(**(options.logs_resource or {}))
@@ -182,7 +183,7 @@ class PostHogHandler(logging.Handler):
         try:
             logs: Delivery | None = None
             if (
-                self._logs_level == _NEVER
+                self._events_only
                 and record.levelno >= self._event_level
                 and EXTRA_TO_EVENTS not in record.__dict__
             ):  # the logs lane is off, and nothing forces a lane: an event
@@ -193,9 +194,11 @@ class PostHogHandler(logging.Handler):
                     return
             lane = events or logs
             assert lane is not None
-            source = front.admit(record.name, lane)
-            if source is None:
-                return
+            source = front.routes.get(record.name)
+            if not isinstance(source, str):  # a logger not seen yet, or skipped
+                source = front.source(record.name, lane)
+                if source is None:
+                    return
             state = _guard.STATE
             if state.busy is False:
                 state.busy = True
@@ -213,17 +216,11 @@ class PostHogHandler(logging.Handler):
             if events is not None:
                 if watched[0] is not events:
                     front.watch(events, 0)
-                events.enqueue(item)
-                if logs is None:
-                    return
-                refusal = logs.refusal()
-                if refusal is not None:
-                    logs.drop(refusal)
-                    return
-            assert logs is not None
-            if watched[1] is not logs:
-                front.watch(logs, 1)
-            logs.enqueue(LogSnapshot(item))
+                events.submit(item)
+            if logs is not None:
+                if watched[1] is not logs:
+                    front.watch(logs, 1)
+                logs.submit(LogSnapshot(item))
         except Exception:
             self.handleError(record)
 

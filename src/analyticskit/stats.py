@@ -50,7 +50,8 @@ class Stats:
     """A snapshot of an `Analytics` object's (or a handler's) counters.
 
     ``emitted`` counts every capture and every record that reached a handler;
-    ``queued`` those accepted for delivery; ``sent`` those PostHog (or the local
+    ``queued`` those accepted into the buffer (records the volume caps then hold
+    back, on the worker, among them); ``sent`` those PostHog (or the local
     sink) accepted; ``failed`` those whose upload failed after the SDK's retries;
     ``pending`` those still waiting; ``dropped`` the rest, by reason.
     ``sent`` is derived from the SDK's queue, so it is exact only when the
