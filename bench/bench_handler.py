@@ -6,7 +6,7 @@ Run: ``python bench/bench_handler.py`` (about 2 minutes on 2 cores; loopback onl
 run that checks the bench works and prints its tables; its figures mean nothing.
 
 1. Per-call cost on the caller's thread of
-   ``logger.info("user %s did %s (step N)", a, b, extra={"uid": i, "source": "auth"})``
+   ``logger.info("user %s did %s (step ab)", a, b, extra={"uid": i, "source": "auth"})``
    (400 templates in turn, a new uid each time: every record passes the default
    volume caps) with (a) a NullHandler (the floor), (b) a StreamHandler to
    os.devnull, (c) a QueueHandler on a queue.SimpleQueue with no listener (the
@@ -17,9 +17,9 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    NullHandler given the same record (its floor). Then the other front-ends, each
    against its own floor: (f) structlog with a no-op final processor, (g) the same
    with ``analyticskit.structlog.PostHogProcessor``
-   (``log.info("user did login (step xy)", user=..., uid=..., source="auth")``),
+   (``log.info("user did login (step ab)", user=..., uid=..., source="auth")``),
    (h) loguru with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
-   (``logger.info("user {} did {} (step xy)", ..., uid=..., source="auth")``).
+   (``logger.info("user {} did {} (step ab)", ..., uid=..., source="auth")``).
    Then the logs lane: (l) ``PostHogHandler`` with both lanes on
    (``event_level="INFO", logs_level="INFO"``) and (o) PostHog's documented
    OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler`` over a

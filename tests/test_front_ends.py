@@ -478,7 +478,7 @@ def test_structlog_processor_never_raises_into_the_chain(
     _diagnostics._reported.discard("structlog-emit")
     processor = PostHogProcessor(analytics=make_analytics())
     event_dict: dict[str, Any] = {"event": "broken"}
-    # A logger whose name cannot be read: the processor reports and passes the dict on.
+    # An event dict whose level cannot be read: the processor reports and passes it on.
     assert processor(object(), "info", _Unreadable(event_dict)) is not None
     err = capfd.readouterr().err
     assert "PostHogProcessor could not queue an event" in err
@@ -486,7 +486,7 @@ def test_structlog_processor_never_raises_into_the_chain(
 
 class _Unreadable(dict[str, Any]):
     def get(self, key: str, default: Any = None) -> Any:
-        if key == "logger":
+        if key == "level":
             raise RuntimeError("unreadable")
         return super().get(key, default)
 

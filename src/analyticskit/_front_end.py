@@ -185,25 +185,20 @@ class FrontEnd:
             if isinstance(window.sample, RecordSnapshot)
         ]
 
-    def emit_foreign(self, name: str, record: Any) -> None:
+    def emit_foreign(self, record: Any) -> None:
         """Queue the record of another logging library for the events lane: ``record``
-        is a copy the caller will not change, read on the worker by ``convert``.
-        What is not queued is counted. Nothing here runs the application's code, so
-        the recursion guard is only checked: records of the library's own threads,
-        or logged from inside an emit, are dropped."""
+        is a copy the caller will not change, read on the worker by ``convert``
+        (its logger's route too). What is not queued is counted. Nothing here runs
+        the application's code, so the recursion guard is only checked: records of
+        the library's own threads, or logged from inside an emit, are dropped."""
         delivery = self.given_events or get_analytics().delivery
-        source = self.routes.get(name)
-        if not isinstance(source, str):
-            source = self.source(name, delivery)
-            if source is None:
-                return
         if self.watched[0] is not delivery:
             self.watch(delivery, 0)
         busy = _guard.STATE.busy  # None on a thread's first record: _guard.busy() decides
         if busy or (busy is None and _guard.busy()):
             delivery.drop("recursion")
             return
-        delivery.submit(ForeignSnapshot(self, record, source, context.snapshot()))
+        delivery.submit(ForeignSnapshot(self, record, context.snapshot()))
 
 
 class OtherFrontEnd:
@@ -259,14 +254,17 @@ class ForeignSnapshot:
 
     front: FrontEnd
     record: Any
-    source: str
     caller: context.CallerContext
 
     def to_message(self) -> Message | DropReason:
-        """The event, built on the delivery worker's thread (or why it is held back)."""
+        """The event, built on the delivery worker's thread; or why it is dropped (its
+        logger is skipped) or held back."""
         front = self.front
         assert front.convert is not None
         record = front.convert(self.record)
+        source = front.routes.get(record.name) or front.route(record.name)
+        if isinstance(source, _Skip):
+            return source.reason
         attrs = record.extras
         for key in RESERVED.intersection(attrs):
             attrs[f"{key}_"] = attrs.pop(key)  # a key named like a LogRecord attribute
@@ -288,7 +286,7 @@ class ForeignSnapshot:
         capture = exc_info is not None and front.options.capture_exceptions
         exception = exc_info[1] if capture and exc_info is not None else None
         snapshot = RecordSnapshot(
-            front.mapper, attrs, self.source, message, text, exception, self.caller
+            front.mapper, attrs, source, message, text, exception, self.caller
         )
         return snapshot.to_message()
 

@@ -32,9 +32,7 @@ class LoguruSink(OtherFrontEnd):
             if record["level"].no >= self._level:
                 # The record is loguru's own for this message; its extra is copied, as
                 # another sink could change it.
-                self._front.emit_foreign(
-                    record["name"] or "loguru", (record, dict(record["extra"]))
-                )
+                self._front.emit_foreign((record, dict(record["extra"])))
         except Exception as error:
             _diagnostics.report_once(
                 "loguru-emit",

@@ -80,20 +80,17 @@ class PostHogProcessor(OtherFrontEnd):
             level = event_dict.get("level", method_name)
             levelno = self._levels.get(level) or self._level_of(level, method_name)
             if levelno >= self._level:
-                name = event_dict.get("logger") or getattr(logger, "name", None) or "structlog"
-                name = name if type(name) is str else str(name)
                 # log.exception() without exc_info: the exception being handled
                 # (structlog's set_exc_info rule).
                 exc_info = event_dict.get("exc_info", method_name == "exception")
                 self._front.emit_foreign(
-                    name,
                     (
                         dict(event_dict),
                         levelno,
-                        name,
+                        logger,
                         time.time(),
                         exc_info_of(exc_info) if exc_info else None,
-                    ),
+                    )
                 )
         except Exception as error:
             _diagnostics.report_once(
@@ -115,12 +112,14 @@ class PostHogProcessor(OtherFrontEnd):
         return number
 
 
-_Item = tuple[dict[str, Any], int, str, float, ExcInfo | None]
+_Item = tuple[dict[str, Any], int, Any, float, ExcInfo | None]
 
 
 def _convert(item: _Item) -> ForeignRecord:
-    """On the worker: the event dict's extra keys, origin, message and traceback text."""
-    event_dict, levelno, name, created, exc_info = item
+    """On the worker: the event dict's extra keys, origin, message and traceback text,
+    and the logger's name."""
+    event_dict, levelno, logger, created, exc_info = item
+    name = event_dict.get("logger") or getattr(logger, "name", None) or "structlog"
     event = event_dict.get("event")
     extras = {k: v for k, v in event_dict.items() if k not in _CONSUMED}
     # After structlog's format_exc_info, the traceback is the "exception" string.
@@ -134,7 +133,7 @@ def _convert(item: _Item) -> ForeignRecord:
         event if isinstance(event, str) else str(event),
         formatted if isinstance(formatted, str) else None,
         levelno,
-        name,
+        name if type(name) is str else str(name),
         created,
         exc_info,
     )
