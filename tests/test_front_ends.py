@@ -482,6 +482,7 @@ def test_structlog_processor_never_raises_into_the_chain(
     assert processor(object(), "info", _Unreadable(event_dict)) is not None
     err = capfd.readouterr().err
     assert "PostHogProcessor could not queue an event" in err
+    assert processor.stats().dropped["invalid"] == 1
 
 
 class _Unreadable(dict[str, Any]):
@@ -539,6 +540,7 @@ def test_loguru_sink_never_raises(
     sink = analyticskit.loguru_sink(analytics=make_analytics())
     sink("not a loguru message")
     assert "the loguru sink could not queue an event" in capfd.readouterr().err
+    assert sink.stats().dropped["invalid"] == 1
 
 
 # -- the extras are optional -----------------------------------------------------------------

@@ -11,6 +11,7 @@ three map records to events by one set of rules.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import sys
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from . import _guard, context
+from . import _diagnostics, _guard, context
 from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
@@ -184,6 +185,17 @@ class FrontEnd:
             for window in (volume.due(everything) if volume else [])
             if isinstance(window.sample, RecordSnapshot)
         ]
+
+    def invalid(self, error: Exception, report_key: str, what: str) -> None:
+        """A record this front-end could not queue: counted as dropped (``invalid``)
+        in the events lane, and reported once on stderr."""
+        with contextlib.suppress(Exception):
+            (self.given_events or get_analytics().delivery).drop("invalid")
+        _diagnostics.report_once(
+            report_key,
+            f"{what} could not queue an event ({error!r}); it is counted as dropped"
+            " (invalid). Reported once.",
+        )
 
     def emit_foreign(self, record: Any) -> None:
         """Queue the record of another logging library for the events lane: ``record``

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import _diagnostics, _extras
+from . import _extras
 from ._front_end import ForeignRecord, OtherFrontEnd, exc_info_of
 
 __all__ = ["LoguruSink", "loguru_sink"]
@@ -34,11 +34,7 @@ class LoguruSink(OtherFrontEnd):
                 # another sink could change it.
                 self._front.emit_foreign((record, dict(record["extra"])))
         except Exception as error:
-            _diagnostics.report_once(
-                "loguru-emit",
-                f"the loguru sink could not queue an event ({error!r}); it is counted as"
-                " dropped (invalid). Reported once.",
-            )
+            self._front.invalid(error, "loguru-emit", "the loguru sink")
 
 
 def _convert(item: tuple[dict[str, Any], dict[str, Any]]) -> ForeignRecord:

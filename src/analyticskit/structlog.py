@@ -19,7 +19,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from . import _diagnostics, _extras
+from . import _extras
 from ._front_end import ExcInfo, ForeignRecord, OtherFrontEnd, exc_info_of
 from ._levels import level_number
 
@@ -93,11 +93,7 @@ class PostHogProcessor(OtherFrontEnd):
                     )
                 )
         except Exception as error:
-            _diagnostics.report_once(
-                "structlog-emit",
-                f"PostHogProcessor could not queue an event ({error!r}); it is counted as"
-                " dropped (invalid). Reported once.",
-            )
+            self._front.invalid(error, "structlog-emit", "PostHogProcessor")
         return event_dict
 
     def _level_of(self, level: object, method_name: str) -> int:
