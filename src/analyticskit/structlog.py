@@ -60,7 +60,10 @@ class PostHogProcessor(OtherFrontEnd):
         **options: those of `analyticskit.PostHogHandler` (``sources``,
             ``default_source``, ``level_map``, ``include``, ``exclude``,
             ``ignore_loggers``, ``capture_exceptions``, ``analytics``, ``api_key``,
-            ``host``, ``client``, ``max_queued``, ``shutdown_timeout``).
+            ``host``, ``client``, ``max_queued``, ``shutdown_timeout``, ``scrub``,
+            ``scrub_keys``, ``scrub_patterns``, ``before_send``, and the volume
+            caps ``rate_limit``, ``dedupe_window``, ``sample_levels``,
+            ``sample_loggers``, on by default as for the handler).
 
     ``flush(timeout)``, ``stats()`` and ``analytics`` as on `PostHogHandler`.
 
