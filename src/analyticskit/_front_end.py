@@ -134,9 +134,12 @@ class FrontEnd:
         return self.given_analytics or get_analytics()
 
     def route(self, name: str) -> str | _Skip:
-        """The source for a logger's records, or why they are dropped (cached per name)."""
+        """The source for a logger's records, or why they are dropped (cached per name
+        in `routes`)."""
+        route = self.routes.get(name)
+        if route is not None:
+            return route
         options = self.options
-        route: str | _Skip
         if _guard.matches(name, options.ignored):
             route = _SKIP_RECURSION
         elif (options.include and not _name_matches(name, options.include)) or (
@@ -155,7 +158,7 @@ class FrontEnd:
         """The source of a record of logger ``name``; None if the logger's records are
         skipped (counted as dropped in ``delivery``). Front-ends look in `routes`
         first, and call this for a name not there or skipped."""
-        route = self.routes.get(name) or self.route(name)
+        route = self.route(name)
         if isinstance(route, _Skip):
             delivery.drop(route.reason)
             return None
@@ -274,7 +277,7 @@ class ForeignSnapshot:
         front = self.front
         assert front.convert is not None
         record = front.convert(self.record)
-        source = front.routes.get(record.name) or front.route(record.name)
+        source = front.route(record.name)
         if isinstance(source, _Skip):
             return source.reason
         attrs = record.extras
