@@ -52,6 +52,7 @@ _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
 RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
+_scope_in_use, _bound_user = context.scope_in_use, context.bound_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,10 @@ class RecordMapper:
             message,
             text,
             exc_info[1] if exc_info and self._capture_exceptions else None,
-            context.snapshot(),
+            # Nothing bound (the common case) is read without calling snapshot().
+            context.EMPTY
+            if _scope_in_use() is None and _bound_user() is None
+            else context.snapshot(),
         )
 
     def build(self, snap: RecordSnapshot) -> Message:

@@ -7,7 +7,7 @@ by its Django/Flask/ASGI middlewares) is honoured when no user is bound here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -80,12 +80,20 @@ _EMPTY = CallerContext(None, {}, None)
 _posthog_scopes: ContextVar[Any] | None = getattr(posthog_contexts, "_context_stack", None)
 
 
+#: The caller's context when nothing is bound: one shared, read-only object.
+EMPTY = _EMPTY
+#: For front-ends' hot paths, without a function call: both None means `snapshot`
+#: would return `EMPTY`. (Without posthog's stack, the first is never None.)
+scope_in_use: Callable[[], Any] = _posthog_scopes.get if _posthog_scopes else object
+bound_user: Callable[[], str | None] = _bound_user.get
+
+
 def snapshot() -> CallerContext:
     """Read the caller's context now, for a worker thread to use later.
 
-    Treat the result as read-only: with nothing bound it is one shared object.
+    Treat the result as read-only: with nothing bound it is `EMPTY`.
     """
-    if _posthog_scopes is not None and _posthog_scopes.get() is None and _bound_user.get() is None:
+    if scope_in_use() is None and _bound_user.get() is None:
         return _EMPTY
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
