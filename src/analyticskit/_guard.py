@@ -42,10 +42,7 @@ def mark_library_thread() -> None:
 
 def enter() -> bool:
     """Set this thread's busy flag; False if it was set already (re-entry)."""
-    busy = STATE.busy
-    if busy is None:  # first record on this thread: an SDK consumer stays busy for good
-        busy = STATE.busy = isinstance(threading.current_thread(), Consumer)
-    if busy:
+    if busy():
         return False
     STATE.busy = True
     return True
@@ -55,7 +52,7 @@ def busy() -> bool:
     """Whether this thread is the library's own, or inside an emit: check only, for
     front-ends that run none of the application's code while they emit."""
     busy = STATE.busy
-    if busy is None:
+    if busy is None:  # first record on this thread: an SDK consumer stays busy for good
         busy = STATE.busy = isinstance(threading.current_thread(), Consumer)
     return busy
 

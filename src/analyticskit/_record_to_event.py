@@ -123,16 +123,15 @@ class RecordMapper:
         if volume is None or snap.summary:
             return None
         attrs = snap.attrs
-        with volume.lock:
-            return volume.hold(
-                attrs["name"],
-                attrs["levelno"],
-                attrs["created"],
-                snap.message,
-                attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
-                lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
-                snap,
-            )
+        return volume.hold(
+            attrs["name"],
+            attrs["levelno"],
+            attrs["created"],
+            snap.message,
+            attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
+            lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
+            snap,
+        )
 
     def snapshot(
         self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None

@@ -151,8 +151,8 @@ class Deduplicator:
             for key, seen in self._open.items()
             if everything or now - seen.opened >= self.window
         ]
-        windows = [self._open.pop(key) for key in ended]
-        windows[:0], self._ended = self._ended, []
+        windows = self._ended + [self._open.pop(key) for key in ended]
+        self._ended = []
         return [seen for seen in windows if seen.count]
 
 
@@ -216,8 +216,7 @@ class RecordVolume:
         self._sampler = (
             Sampler(sample_levels, sample_loggers) if (sample_levels or sample_loggers) else None
         )
-        #: Held around `hold` by its caller, with the record's verdict (`due` takes it).
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
 
     @staticmethod
     def create(
@@ -249,28 +248,29 @@ class RecordVolume:
         """Why the record of logger ``name`` at ``levelno``, logged at ``created``, is
         held back, or None: it goes out as ``sample`` (which opens its
         de-duplication window). ``message``: its text; ``user``: whom it is
-        attributed to; ``event_id()``: its event id, asked only
-        when the rate cap needs it. The caller holds `lock`."""
-        if self._sampler is not None and not self._sampler.keep(name, levelno):
-            return "sampled"
-        dedupe = self._dedupe
-        key = None
-        if dedupe is not None and len(message) <= _DEDUPE_MAX_CHARS:
-            # Identical: the same logger, level and message, for the same user.
-            key = (name, levelno, table_key(message), _key_part(user))
-            if dedupe.repeat(key, created):
-                return "deduplicated"
-        if self._rate is not None and not self._rate.allow(
-            (name, levelno, _key_part(event_id())), created
-        ):
-            return "rate_limited"
-        if key is not None and dedupe is not None:
-            dedupe.open(key, created, sample)
-        return None
+        attributed to; ``event_id()``: its event id, asked only when the rate cap
+        needs it."""
+        with self._lock:
+            if self._sampler is not None and not self._sampler.keep(name, levelno):
+                return "sampled"
+            dedupe = self._dedupe
+            key = None
+            if dedupe is not None and len(message) <= _DEDUPE_MAX_CHARS:
+                # Identical: the same logger, level and message, for the same user.
+                key = (name, levelno, table_key(message), _key_part(user))
+                if dedupe.repeat(key, created):
+                    return "deduplicated"
+            if self._rate is not None and not self._rate.allow(
+                (name, levelno, _key_part(event_id())), created
+            ):
+                return "rate_limited"
+            if key is not None and dedupe is not None:
+                dedupe.open(key, created, sample)
+            return None
 
     def due(self, everything: bool) -> list[Window]:
         """Windows that ended with repeats held back (all of them with ``everything``)."""
         if self._dedupe is None:
             return []
-        with self.lock:
+        with self._lock:
             return self._dedupe.due(time.time(), everything)

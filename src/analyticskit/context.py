@@ -73,15 +73,14 @@ class CallerContext:
     session_id: str | None
 
 
-_EMPTY = CallerContext(None, {}, None)
+#: The caller's context when nothing is bound: one shared, read-only object.
+EMPTY = CallerContext(None, {}, None)
 # posthog's stack of context scopes (None outside any): with neither a scope nor a
 # bound user there is nothing to read, and the three posthog calls below are skipped.
 # Private to posthog, hence looked up defensively: without it, they always run.
 _posthog_scopes: ContextVar[Any] | None = getattr(posthog_contexts, "_context_stack", None)
 
 
-#: The caller's context when nothing is bound: one shared, read-only object.
-EMPTY = _EMPTY
 #: For front-ends' hot paths, without a function call: both None means `snapshot`
 #: would return `EMPTY`. (Without posthog's stack, the first is never None.)
 scope_in_use: Callable[[], Any] = _posthog_scopes.get if _posthog_scopes else object
@@ -94,10 +93,10 @@ def snapshot() -> CallerContext:
     Treat the result as read-only: with nothing bound it is `EMPTY`.
     """
     if scope_in_use() is None and _bound_user.get() is None:
-        return _EMPTY
+        return EMPTY
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
     session_id = posthog_contexts.get_context_session_id()
     if distinct_id is None and not tags and session_id is None:
-        return _EMPTY
+        return EMPTY
     return CallerContext(distinct_id, tags, session_id)
