@@ -127,6 +127,43 @@ def test_id_is_a_slug_of_the_template(
     assert event["event"] == f"info_{expected_id}"
 
 
+class BraceRecord(logging.LogRecord):
+    """A record class with its own formatting, as brace-style logging set-ups install."""
+
+    def getMessage(self) -> str:
+        return str(self.msg).format(*self.args)
+
+
+class LazyText:
+    """A message object (a lazy translation, say): formatted by its ``__str__``."""
+
+    def __str__(self) -> str:
+        return "welcome back %s"
+
+
+def test_every_way_a_message_is_formatted_reaches_the_event(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler()
+    log.info("%(user)s signed in from %(city)s", {"user": "ana", "city": "Porto"})
+    log.info(LazyText(), "ana")
+    log.info("no arguments, 100% literal")
+    factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(BraceRecord)
+    try:
+        log.info("user {} paid {}", "ana", "4 EUR")
+    finally:
+        logging.setLogRecordFactory(factory)
+
+    texts = [e["properties"]["longDescription"] for e in deliver(handler, capture_server, 4)]
+    assert sorted(texts) == [
+        "ana signed in from Porto",
+        "no arguments, 100% literal",
+        "user ana paid 4 EUR",
+        "welcome back ana",
+    ]
+
+
 def test_records_of_one_template_group_under_one_event_name(
     make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:

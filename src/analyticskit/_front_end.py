@@ -209,7 +209,7 @@ class FrontEnd:
         delivery = self.given_events or get_analytics().delivery
         if self.watched[0] is not delivery:
             self.watch(delivery, 0)
-        busy = _guard.STATE.busy  # None on a thread's first record: _guard.busy() decides
+        busy = _guard.STATE.busy[0]  # None on a thread's first record: _guard.busy() decides
         if busy or (busy is None and _guard.busy()):
             delivery.drop("recursion")
             return

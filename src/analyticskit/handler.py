@@ -199,9 +199,9 @@ class PostHogHandler(logging.Handler):
                 source = front.source(record.name, lane)
                 if source is None:
                     return
-            state = _guard.STATE
-            if state.busy is False:
-                state.busy = True
+            busy = _guard.STATE.busy
+            if busy[0] is False:
+                busy[0] = True
             elif not _guard.enter():  # a record logged while this thread emits, or ours
                 lane.drop("recursion")
                 return
@@ -211,7 +211,7 @@ class PostHogHandler(logging.Handler):
                 lane.drop("invalid")
                 raise
             finally:
-                state.busy = False
+                busy[0] = False
             watched = front.watched
             if events is not None:
                 if watched[0] is not events:
