@@ -131,7 +131,7 @@ class BraceRecord(logging.LogRecord):
     """A record class with its own formatting, as brace-style logging set-ups install."""
 
     def getMessage(self) -> str:
-        return str(self.msg).format(*self.args)
+        return str(self.msg).format(*(self.args or ()))
 
 
 class LazyText:
