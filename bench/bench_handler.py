@@ -1,6 +1,6 @@
 """What a log call costs the caller with `PostHogHandler`, next to the alternatives.
 
-Run: ``python bench/bench_handler.py`` (about 2 minutes on 2 cores; loopback only).
+Run: ``python bench/bench_handler.py`` (about 3 minutes on 2 cores; loopback only).
 ``--profile`` adds the cost of each step of ``PostHogHandler.emit`` (timeit).
 ``--quick`` runs every part with a few hundred iterations (a few seconds): a smoke
 run that checks the bench works and prints its tables; its figures mean nothing.
@@ -10,7 +10,9 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (400 templates in turn, a new uid each time: every record passes the default
    volume caps) with (a) a NullHandler (the floor), (b) a StreamHandler to
    os.devnull, (c) a QueueHandler on a queue.SimpleQueue with no listener (the
-   queue is emptied between rounds, untimed), (d) a naive handler calling
+   queue is emptied between rounds, untimed), (k) the least a deferring handler
+   can do (copy the record's dict, format the message, append both to a deque),
+   (d) a naive handler calling
    ``posthog_client.capture()`` in ``emit()``, and (e) ``analyticskit.PostHogHandler``
    with every default on. (s) is PostHogHandler, defaults on, under a storm of one
    record logged again and again (which the caps hold back), against (t) a
@@ -27,7 +29,10 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
    size; the variants' rounds are interleaved (shuffled) and each variant is
    flushed after its round, untimed, so no buffer fills and no variant's
-   background work runs during another's round. ``mean`` is the round's wall
+   background work runs during another's round. The targets use "per round"
+   ratios: the median over rounds of the variant's round median / its floor's
+   round median in the same round, since a shared VM's speed changes between
+   rounds. ``mean`` is the round's wall
    time per call: it includes the GIL time background threads (the SDK's
    consumer, analyticskit's worker) took during the round, and excludes what they
    did during the untimed flush. Total CPU per event is part 2's figure.
