@@ -4,6 +4,8 @@ loop logs, every record is accounted for, and capture_event is capped only when 
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from collections import Counter
 
 import pytest
@@ -165,3 +167,30 @@ def test_a_summary_is_sent_when_its_window_ends_without_a_flush(
     assert sorted(
         e["properties"].get("repeatCount", 0) for e in events if e["event"] == "info_heartbeat"
     ) == [0, 4]
+
+
+def test_capture_event_cap_holds_across_threads(
+    make_analytics: MakeAnalytics, capture_server: CaptureServer
+) -> None:
+    # Eight threads switching as often as the interpreter allows: each token is
+    # taken once, so exactly the burst goes out (the refill adds under 0.01 event).
+    capped = make_analytics(rate_limit={"burst": 100, "per_second": 0.001})
+    sent: list[int] = []
+
+    def calls() -> None:
+        sent.append(sum(capped.capture_event(SEED) is not None for _ in range(500)))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=calls) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert sum(sent) == 100
+    assert capped.flush(10)
+    assert len(capture_server.wait_for(100)) == 100
+    assert capped.stats().dropped["rate_limited"] == 4_000 - 100

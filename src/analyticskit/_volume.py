@@ -71,18 +71,23 @@ def _key_part(value: Any) -> Any:
 
 
 class RateLimiter:
-    """Token buckets by key."""
+    """Token buckets by key; safe to share between threads (`capture_event`'s callers)."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self._clock = clock
         self._buckets: dict[Any, list[float]] = {}  # key: [tokens, last refill]
+        self._lock = threading.Lock()
 
     def allow(self, key: Any, now: float | None = None) -> bool:
         """Take a token for ``key`` at ``now`` (default: the clock's time); False when
         its bucket is empty. A time earlier than the bucket's last refill adds nothing."""
         if now is None:
             now = self._clock()
+        with self._lock:
+            return self._take(key, now)
+
+    def _take(self, key: Any, now: float) -> bool:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _TABLE_SIZE:
