@@ -4,6 +4,7 @@ database given by path survives a restart; the command prints what to set."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -54,7 +55,7 @@ def test_sdk_events_land_in_sqlite_and_come_back_newest_first(dev: DevServer) ->
     assert all(e["event"] == "info_fetch_all_users" for e in events)
     assert {k: events[0]["properties"][k] for k in SEED_WIRE} == SEED_WIRE
     assert events[0]["properties"]["i"] == 2 and events[0]["uuid"] and events[0]["timestamp"]
-    with sqlite3.connect(dev.store.path) as db:
+    with contextlib.closing(sqlite3.connect(dev.store.path)) as db:
         assert db.execute("SELECT count(*) FROM events").fetchone() == (3,)
     newest = events[0]["id"]
     assert _events(dev, after=newest) == []
@@ -198,7 +199,7 @@ def test_dev_command_prints_what_to_set_and_serves(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT event FROM events").fetchall() == [("x",)]
 
 
