@@ -15,7 +15,7 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (d) a naive handler calling
    ``posthog_client.capture()`` in ``emit()``, and (e) ``analyticskit.PostHogHandler``
    with every default on. (s) is PostHogHandler, defaults on, under a storm of one
-   record logged again and again (which the caps hold back), against (t) a
+   error record logged again and again (which the caps hold back), against (t) a
    NullHandler given the same record (its floor). Then the other front-ends, each
    against its own floor: (f) structlog with a no-op final processor, (g) the same
    with ``analyticskit.structlog.PostHogProcessor``
@@ -277,8 +277,8 @@ class Variant:
         )
 
     def storm_call(self, _i: int) -> None:
-        """The same record again and again (one user, one message)."""
-        self.logger.info("user %s did %s", "u_42", "login", extra={"uid": 42, "source": "auth"})
+        """The same error again and again (one user, one message)."""
+        self.logger.error("user %s did %s", "u_42", "login", extra={"uid": 42, "source": "auth"})
 
 
 def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None], Any]:
