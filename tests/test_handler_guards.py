@@ -365,18 +365,20 @@ class UnnamableKey:
         return "UnnamableKey()"
 
 
-def test_an_event_that_cannot_be_built_is_counted_invalid_and_reported_once(
+def test_a_value_that_raises_while_read_costs_that_value_not_the_event(
     make_handler: MakeHandler, capture_server: CaptureServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _diagnostics._reported.discard("build-failed")
+    _diagnostics._reported.discard("unreadable")
     handler, log = make_handler()
-    log.info("bad payload", extra={"payload": {UnnamableKey(): 1}})  # built on the worker
+    log.info("bad payload", extra={"payload": {UnnamableKey(): 1}, "kept": "yes"})
     log.info("bad payload again", extra={"payload": {UnnamableKey(): 2}})
     log.info("good payload", extra={"payload": {"k": 1}})
 
-    [event] = deliver(handler, capture_server, 1)
-    assert event["event"] == "info_good_payload"
+    events = {e["event"]: e["properties"] for e in deliver(handler, capture_server, 3)}
+    assert events["info_bad_payload"]["payload"] == "[unreadable dict: RuntimeError]"
+    assert events["info_bad_payload"]["kept"] == "yes"
+    assert events["info_good_payload"]["payload"] == {"k": 1}
     stats = handler.stats()
-    assert stats.dropped["invalid"] == 2
-    assert stats.emitted == stats.sent + stats.dropped_total == 3
-    assert capsys.readouterr().err.count("could not be built") == 1
+    assert stats.unreadable_values == 2
+    assert stats.dropped_total == 0
+    assert capsys.readouterr().err.count("raised while it was read") == 1

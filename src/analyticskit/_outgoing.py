@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -37,8 +37,21 @@ MAX_INT_BITS = 63
 """Integers beyond 64-bit range become strings: PostHog's JSON cannot hold them,
 and Python cannot even print one of more than 4,300 digits."""
 
+MAX_WALK_NODES = 10_000
+"""Values one event's walk visits (properties, items, keys, at any depth): past it,
+the rest is replaced by a marker saying how much was cut. A cyclic, very wide or
+very deep value, a generator or an object whose ``__iter__`` lies costs an
+event a few milliseconds of the worker's time at most."""
+MAX_WALK_CHARS = 1_000_000
+"""Characters of string values one event's walk reads (and scrubs): more than an
+event can carry (`MAX_EVENT_BYTES`); the strings past it are replaced by a marker."""
+CYCLE = "[cycle]"
+"""What a container becomes where it contains itself (at any depth)."""
+
 _MAX_DEPTH = 20
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
+_OVER_BUDGET = "[cut: over the walk's budget]"
+_SEQUENCES = (list, tuple)
 _encoder = JsonEncoder()
 
 RENAMED_KEYS = frozenset({"distinct_id", "token", "$process_person_profile"})
@@ -49,7 +62,8 @@ personless processing are analyticskit's to set. (``$set``, ``$set_once``,
 
 
 class _Walk:
-    """One pass over the properties with one cap on string lengths."""
+    """One pass over the properties with one cap on string lengths, one budget of
+    values and characters, and the containers on the current path (cycles)."""
 
     def __init__(self, scrubber: Scrubber | None, string_cap: int) -> None:
         self.scrubber = scrubber
@@ -57,6 +71,16 @@ class _Walk:
         self.cut = 0  # characters cut
         self.size = 0  # estimated JSON bytes (an upper bound)
         self.longest = 0  # the longest string seen (before cutting)
+        self.nodes = MAX_WALK_NODES  # values left to visit
+        self.chars = MAX_WALK_CHARS  # string characters left to read
+        self.over = 0  # values replaced by a marker: cycles, nesting, the budget
+        self.errors = 0  # a user's object raised while read
+        self.path: set[int] = set()  # ids of the containers being walked
+
+    def properties(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's own properties dict (read as it is: it is analyticskit's)."""
+        self.path.add(id(value))
+        return self.mapping(value, 0)
 
     def value(self, value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
@@ -71,33 +95,95 @@ class _Walk:
         if isinstance(value, int):
             self.size += 24
             return value if value.bit_length() <= MAX_INT_BITS else _big_int(value)
+        return self.container(value, depth)
+
+    def container(self, value: Any, depth: int) -> Any:
+        """A value of the user's that is not a plain scalar: walked once per path, in
+        budget; what raises while read costs that value only (counted)."""
         if depth >= _MAX_DEPTH:
-            return self.text(unknown_default(value))  # a cycle or absurd nesting
-        if isinstance(value, Mapping):
-            return self.mapping(value, depth + 1)
-        if isinstance(value, (list, tuple)):
-            self.size += 2
-            return [self.value(item, depth + 1) for item in value]
-        return self.value(_encoder.default(value), depth + 1)
+            return self.marker(f"[cut: nested deeper than {_MAX_DEPTH}]")
+        if self.nodes <= 0:
+            return self.marker(_OVER_BUDGET)
+        key = id(value)
+        path = self.path
+        if key in path:
+            return self.marker(CYCLE)
+        path.add(key)
+        try:
+            if isinstance(value, Mapping):
+                return self.mapping(value, depth + 1)
+            if isinstance(value, _SEQUENCES):
+                return self.sequence(value, depth + 1)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                # One level at a time (dataclasses.asdict copies the whole graph).
+                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+                return self.mapping(fields, depth + 1)
+            return self.value(_encoder.default(value), depth + 1)
+        except Exception as error:
+            self.errors += 1
+            return self.marker(f"[unreadable {type(value).__name__}: {type(error).__name__}]")
+        finally:
+            path.discard(key)
+
+    def marker(self, text: str) -> str:
+        self.over += 1
+        self.size += len(text) + 2
+        return text
+
+    def sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> list[Any]:
+        self.size += 2
+        if type(value) in _SEQUENCES:  # a list or tuple of its own: its len is true
+            items = value if len(value) <= self.nodes else value[: max(self.nodes, 0)]
+            self.nodes -= len(items)
+            out = [self.value(item, depth) for item in items]
+            if len(items) < len(value):
+                out.append(self.marker(f"[cut: {len(value) - len(items)} more items]"))
+            return out
+        out = []
+        for item in value:  # a subclass's __iter__ may never end
+            if self.nodes <= 0:
+                out.append(self.marker(_OVER_BUDGET))
+                break
+            self.nodes -= 1
+            out.append(self.value(item, depth))
+        return out
 
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         scrubber = self.scrubber
-        for raw_key, item in value.items():
+        items: Iterable[tuple[Any, Any]] = value.items()
+        if type(value) is dict and len(value) <= self.nodes:
+            self.nodes -= len(value)  # the common case: no check per item
+        else:
+            items = self.in_budget(items)
+        for raw_key, item in items:
             # The common cases inline (this runs for every property of every event).
             if type(raw_key) is str and len(raw_key) <= MAX_KEY_CHARS and raw_key.isascii():
                 key = raw_key
                 self.size += len(key) + 4
             else:
                 key = self.key(raw_key)
-            if scrubber is not None and scrubber.is_secret_key(key):
-                self.size += len(MASK)
-                out[key] = MASK
-            elif type(item) is str:
+            if scrubber is not None:
+                sent = scrubber.key(key)  # None: a secret's name
+                if sent is None:
+                    self.size += len(MASK)
+                    out[key] = MASK
+                    continue
+                key = sent
+            if type(item) is str:
                 out[key] = self.text(item)
             else:
                 out[key] = self.value(item, depth)
+        if self.nodes < 0:
+            out["[cut]"] = self.marker(_OVER_BUDGET)
         return out
+
+    def in_budget(self, items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        for item in items:
+            self.nodes -= 1
+            if self.nodes < 0:
+                return
+            yield item
 
     def key(self, key: object) -> str:
         text = key if isinstance(key, str) else str(key)
@@ -116,6 +202,9 @@ class _Walk:
             cut = len(value) - self.cap
             self.cut += cut
             value = f"{value[: self.cap]}... [truncated {cut} characters]"
+        self.chars -= len(value)
+        if self.chars < 0:
+            return self.marker(_OVER_BUDGET)
         if self.scrubber is not None:
             value = self.scrubber.text(value)
         self.size += _json_bytes(value) + 2
@@ -144,6 +233,8 @@ class Outgoing:
     def __init__(self, scrubber: Scrubber | None, before_send: BeforeSend | None) -> None:
         self.scrubber = scrubber
         self.before_send = before_send
+        #: Values that raised while read (a property, an ``__iter__``), each sent as a marker.
+        self.unreadable = 0
 
     def prepare(self, message: Message) -> Message | DropReason:
         """The event as it may leave, or why it may not."""
@@ -173,7 +264,7 @@ class Outgoing:
         cap = MAX_STRING_CHARS
         while True:
             walk = _Walk(self.scrubber, cap)
-            cleaned = _renamed(walk.mapping(properties, 0))
+            cleaned = _renamed(walk.properties(properties))
             if walk.size <= MAX_EVENT_BYTES or _exact_size(cleaned) <= MAX_EVENT_BYTES:
                 break
             cap //= 4
@@ -185,6 +276,20 @@ class Outgoing:
                     f" {cap * 4} characters; it was dropped (too_large). Reported once.",
                 )
                 return None
+        if walk.over:
+            _diagnostics.report_once(
+                "walk-cut",
+                "a value in an event's properties contained itself, was nested deeper than"
+                f" {_MAX_DEPTH} or was over the budget of one event ({MAX_WALK_NODES} values,"
+                f" {MAX_WALK_CHARS} characters); it was sent cut, with a marker. Reported once.",
+            )
+        if walk.errors:
+            self.unreadable += walk.errors
+            _diagnostics.report_once(
+                "unreadable",
+                "a value in an event's properties raised while it was read; it was sent as"
+                " '[unreadable ...]' (counted in stats().unreadable_values). Reported once.",
+            )
         if walk.cut:
             _diagnostics.report_once(
                 "truncated",
@@ -275,7 +380,7 @@ def scrub_sdk_event(scrubber: Scrubber) -> Callable[[dict[str, Any]], dict[str, 
     def scrub(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("event") == "$exception" and isinstance(event.get("properties"), dict):
             walk = _Walk(scrubber, MAX_STRING_CHARS)
-            event["properties"] = walk.mapping(event["properties"], 0)
+            event["properties"] = walk.properties(event["properties"])
         return event
 
     return scrub

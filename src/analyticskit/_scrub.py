@@ -17,16 +17,20 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "password",
     "passwd",
     "pwd",
+    "passphrase",
     "secret",
     "token",
     "api_key",
     "apikey",
     "authorization",
     "auth",
+    "credential",
     "cookie",
     "set-cookie",
     "session",
     "csrf",
+    "xsrf",
+    "jwt",
     "credit_card",
     "card_number",
     "cvv",
@@ -34,27 +38,67 @@ DEFAULT_SECRET_KEYS: tuple[str, ...] = (
     "private_key",
 )
 """Key names whose values are masked, case-insensitive, also inside longer names
-(``db_password``, ``X-Api-Key``). Names of six letters or more match anywhere in
-the key; shorter ones (``pwd``, ``auth``, ``token``...) match a whole word of it,
-so that ``author`` or ``tokens_used`` are left alone."""
+(``db_password``, ``X-Api-Key``, ``credentials``). Names of six letters or more
+match anywhere in the key; shorter ones (``pwd``, ``auth``, ``token``, ``jwt``...)
+match a whole word of it, so that ``author`` or ``tokens_used`` are left alone.
+The same names mask ``name=value`` text in every string (`key_value_patterns`)."""
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
-    # "Bearer abc...", "Basic dXNl...": the scheme stays, the credential goes.
-    r"(?i)(?P<keep>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}",
-    r"\bph[cx]_[A-Za-z0-9]{16,}",  # PostHog project and personal keys
-    r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}",  # JWTs
-    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",  # AWS access key ids
+    # "Bearer abc...", "Basic dXNl...": the scheme stays, the credential goes. A
+    # credential has a digit, a symbol or a capital inside, or is longer than a word
+    # (posthog-python's rule): "basic subscription" is prose.
+    r"(?i)(?P<keep>\b(?:bearer|basic)\s+)"
+    r"(?=[A-Za-z0-9._~+/=-]*(?:[0-9+/=_~.]|[a-z](?-i:[A-Z]))|[a-z]{16})[A-Za-z0-9._~+/=-]{8,}",
+    # Well-known credential formats (a subset of those of posthog-python's exception
+    # capture, from the gitleaks rules): also inside a snake_case name.
+    r"(?<![A-Za-z0-9])(?:"
+    r"ph[cx]_[A-Za-z0-9]{16,}"  # PostHog project and personal keys
+    r"|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"  # JWTs
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"  # AWS access key ids
+    r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{16,}"  # Stripe
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub
+    r"|xox[abeoprs]-[A-Za-z0-9-]{10,}"  # Slack
+    r"|AIza[A-Za-z0-9_-]{35}"  # Google API keys
+    r"|sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
+    r")",
     r"(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
-    # password=..., token=... in URLs, query strings and "key=value" text
-    r"(?i)(?P<keep>\b(?:password|passwd|pwd|secret|token|api_?key|access_token|auth)=)"
-    r"[^&\s\"';,]+",
-    r"(?P<keep>://[^/\s:@]+:)[^/\s@]+(?=@)",  # user:password@ in URLs
+    r"(?i)(?P<keep>://[^/\s:@]+:)[^/\s@]+(?=@)",  # user:password@ in URLs
 )
 """Regular expressions whose matches are masked in every string value."""
 
+AWS_SECRET_PATTERN = (
+    r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])"
+    r"(?=[A-Za-z0-9/+]*[0-9])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+)
+"""A bare AWS secret access key: 40 characters of base64 with capitals, small
+letters and digits (a hex digest of 40, such as a git commit, has no capitals)."""
+
 # Text in which none of these occurs (in lower case) cannot match a default pattern:
-# most strings are checked with a few substring tests, not seven regular expressions.
-_DEFAULT_TRIGGERS = ("bearer", "basic", "ph", "eyj", "akia", "asia", "private key", "=", "://")
+# most strings are checked with a few substring tests, not every regular expression.
+_DEFAULT_TRIGGERS = (
+    "bearer",
+    "basic",
+    "phc_",
+    "phx_",
+    "eyj",
+    "akia",
+    "asia",
+    "_live_",
+    "_test_",
+    "whsec_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "aiza",
+    "sk-",
+    "private key",
+    "://",
+)
+_AWS_SECRET_CHARS = 40
 
 _SHORTEST = 8  # no credential pattern matches fewer characters
 _CACHED_CHARS = 64
@@ -76,6 +120,44 @@ def _mask(match: re.Match[str]) -> str:
     return (keep or "") + MASK
 
 
+_NAME_PART = r"[\w.-]{0,40}"  # bounded: no backtracking blow-up on a long token
+_UNQUOTED = r"(?:(?!%26)[^\s&\"';,)\]}])+"
+_KEY_VALUE = (
+    r"(?i)(?P<keep>(?<![\w.-])(?:{names})"
+    r"(?:[\"']?\s?(?:=(?!=)|%3d)|[\"']?:(?!//))\s?[\"']?)"
+    # The value: up to its closing quote; unquoted after "=" to the next space or
+    # separator; unquoted after ":" too, unless it is a word of prose ("password: reset").
+    r"(?!\[Filtered\])(?:(?<=[\"'])[^\"'\n]+"
+    r"|(?:(?<=[=d])|(?<=[=d]\s)){value}"
+    r"|(?:(?<=:)|(?<=:\s))(?!(?-i:[a-z]+)(?:[\s.,;!?]|$))(?!(?:bearer|basic|digest)\b){value})"
+)
+
+
+def key_value_pattern(keys: Iterable[str]) -> tuple[Pattern[str], tuple[str, ...]] | None:
+    """The pattern that masks the value after each secret key name in text
+    (``DATABASE_PASSWORD=x``, ``password='x'``, ``{"password": "x"}``,
+    ``password: x2``, ``password%3Dx``), by the rule of `DEFAULT_SECRET_KEYS`;
+    and the substrings (in lower case) without which it cannot match."""
+    names, triggers = [], []
+    for key in keys:
+        parts = [p for p in _SPLIT.split(key.lower()) if p]
+        if not parts:
+            continue
+        triggers.append(max(parts, key=len))
+        form = r"[_.-]?".join(re.escape(p) for p in parts)
+        if len("".join(parts)) >= 6:  # anywhere in the name
+            names.append(rf"{_NAME_PART}?{form}{_NAME_PART}")
+        else:  # a word of the name (snake_case, kebab-case, camelCase)
+            names.append(
+                rf"(?:{_NAME_PART}[_.-]|{_NAME_PART}(?-i:[a-z0-9])(?=(?-i:[A-Z])))?{form}"
+                rf"(?:[_.-]{_NAME_PART}|(?=(?-i:[A-Z])){_NAME_PART})?"
+            )
+    if not names:
+        return None
+    pattern = _KEY_VALUE.format(names="|".join(names), value=_UNQUOTED)
+    return re.compile(pattern), tuple(sorted(set(triggers)))
+
+
 class Scrubber:
     """Masks the values of secret-named keys and credential-shaped text."""
 
@@ -84,6 +166,7 @@ class Scrubber:
         keys: Iterable[str] = DEFAULT_SECRET_KEYS,
         patterns: Iterable[str | Pattern[str]] = DEFAULT_PATTERNS,
     ) -> None:
+        keys = list(keys)
         names = {_normalized(k) for k in keys if _normalized(k)}
         self._anywhere = tuple(sorted(n for n in names if len(n) >= 6))
         self._words = frozenset(n for n in names if len(n) < 6)
@@ -92,12 +175,15 @@ class Scrubber:
         # pattern of the user's runs on every string. Each masks its matches, keeping
         # its group "keep" (a scheme, a "key=").
         self._defaults = [re.compile(p) for p in patterns if p in DEFAULT_PATTERNS]
+        self._aws = re.compile(AWS_SECRET_PATTERN) if self._defaults else None
+        self._key_value = key_value_pattern(keys)
         self._others = [
             p if isinstance(p, Pattern) else re.compile(p)
             for p in patterns
             if p not in DEFAULT_PATTERNS
         ]
         self._secret_keys: dict[str, bool] = {}
+        self._keys: dict[str, str | None] = {}
         self._texts: dict[str, str] = {}
 
     def is_secret_key(self, key: str) -> bool:
@@ -111,6 +197,19 @@ class Scrubber:
             )
             if len(self._secret_keys) < _CACHE_SIZE and len(key) <= 256:
                 self._secret_keys[key] = known
+        return known
+
+    def key(self, key: str) -> str | None:
+        """None if ``key`` names a secret (its value is masked), else the key as sent:
+        with credential-shaped text masked (a token used as a dict key)."""
+        try:
+            return self._keys[key]
+        except KeyError:
+            pass
+        known = None if self.is_secret_key(key) else self.text(key)
+        if len(self._keys) >= _CACHE_SIZE:
+            self._keys.clear()
+        self._keys[key] = known
         return known
 
     def text(self, value: str) -> str:
@@ -128,13 +227,19 @@ class Scrubber:
         return self._text(value)
 
     def _text(self, value: str) -> str:
-        if self._defaults and len(value) >= _SHORTEST:
+        if len(value) >= _SHORTEST:
             lower = value.lower()
-            for trigger in _DEFAULT_TRIGGERS:
-                if trigger in lower:
-                    for pattern in self._defaults:
-                        value = pattern.sub(_mask, value)
-                    break
+            key_value = self._key_value
+            if key_value is not None and any(t in lower for t in key_value[1]):
+                value = key_value[0].sub(_mask, value)
+            if self._defaults:
+                for trigger in _DEFAULT_TRIGGERS:
+                    if trigger in lower:
+                        for pattern in self._defaults:
+                            value = pattern.sub(_mask, value)
+                        break
+                if self._aws is not None and len(value) >= _AWS_SECRET_CHARS:
+                    value = self._aws.sub(MASK, value)
         for pattern in self._others:
             value = pattern.sub(_mask, value)
         return value

@@ -201,7 +201,9 @@ class Analytics:
         """A snapshot of the counters: emitted, queued, sent, failed, pending, dropped;
         ``logs``: the same for the PostHog Logs lane, when it is on."""
         logs = self._logs
-        events = self._delivery.stats()
+        events = dataclasses.replace(
+            self._delivery.stats(), unreadable_values=self._delivery.outgoing.unreadable
+        )
         return events if logs is None else dataclasses.replace(events, logs=logs.stats())
 
     @property

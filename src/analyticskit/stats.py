@@ -68,6 +68,11 @@ class Stats:
     pending: int
     dropped: Mapping[DropReason, int]
     logs: Stats | None = None
+    #: Values in events' properties that raised while read, each sent as a marker.
+    unreadable_values: int = 0
+    #: Records whose event name was folded into one per logger and level, past a
+    #: handler's ``max_event_names`` (counted for that handler's `stats`).
+    names_folded: int = 0
 
     @property
     def dropped_total(self) -> int:
