@@ -28,10 +28,18 @@ ID_CASES: list[tuple[str, tuple[Any, ...], str]] = [
     ("User signed-up!", (), "user_signed_up"),
     ("  Payment   FAILED: card declined  ", (), "payment_failed_card_declined"),
     ("retry {} of {}", (), "retry_of"),
-    ("progress 100%% done", (), "progress_100_done"),
-    # Without args the stdlib leaves "%" alone: it is text, not a placeholder.
-    ("CPU at 95% since boot", (), "cpu_at_95_since_boot"),
-    ("upload 100% done", (), "upload_100_done"),
+    ("progress 100%% done", (), "progress_done"),
+    # Without args the stdlib leaves "%" alone: it is text, not a placeholder ("% s").
+    ("CPU at 95% since boot", (), "cpu_at_since_boot"),
+    ("upload 100% done", (), "upload_done"),
+    # Data is never part of a name: numbers, ids with digits, quoted values, paths,
+    # URLs, e-mail addresses, IPs, UUIDs, and every secret the scrubber knows.
+    ("order 17 for customer cus_ax9f paid", (), "order_for_customer_paid"),
+    ("Exception on /pay/123 [GET]", (), "exception_on_get"),
+    ("user 'ann' at ann@example.com from 10.0.0.7", (), "user_at_from"),
+    ("user logged in with password=hunter", (), "user_logged_in_with_password"),
+    ("calling API with Authorization: Bearer sk_live_51HxYzAbC", (), "calling_api_with_authorization_bearer"),
+    ("job 1b4e28ba-2fa1-11d2-883f-0016d3cca427 at 12:30:01 done", (), "job_at_done"),
     ("disk at %d%% since %s", (95, "boot"), "disk_at_since"),
 ]
 

@@ -330,7 +330,7 @@ def test_the_event_id_cache_holds_no_giant_messages() -> None:
 
     for i in range(50):
         _event_ids.from_template(f"{i} " + "word " * 200_000, has_args=False)
-    assert sum(len(template) for template, _ in _event_ids._from_templates) < 4096 * 600
+    assert sum(len(text) for text in _event_ids._from_texts) < 4096 * 600
 
 
 def test_install_sends_nothing_secret_through_the_default_instance(

@@ -53,7 +53,7 @@ def test_flask_under_gunicorn_preload(capture_server: CaptureServer, tmp_path: P
         {("info_order_placed", user, "shop"): ORDERS // len(USERS) for user in USERS}
     )
     expected[("info_flask_app_loaded", "<personless>", "shop")] = 1
-    expected[("error_exception_on_boom_get", "zoe", "shop")] = 1
+    expected[("error_exception_on_get", "zoe", "shop")] = 1
     events = received(capture_server, sum(expected.values()))
     got = counts(events)
     report("flask+gunicorn --preload", sum(expected.values()), events, process)

@@ -1,15 +1,25 @@
-"""Where a log message becomes an event id: snake_case words, variable parts removed.
+"""Where a log message becomes an event id: the words the code wrote, never its data.
 
-``"could not fetch user %s"`` gives ``could_not_fetch_user``, so all such records
-group under one event name. A template that is mostly placeholders (Django's
-``"%s: %s"``, Celery's ``"Task %(name)s[%(id)s] %(description)s: %(exc)s"``) has
-too few words of its own: the id then comes from the formatted message with its
-variable parts (quoted values, paths and URLs, anything with a digit) removed.
+``"could not fetch user %s"`` gives ``could_not_fetch_user``, and so does the
+f-string ``f"could not fetch user {uid}"`` (a record without args): before the
+slug is made, the text is scrubbed (every default key name and pattern of
+`_scrub`), and the parts that are data rather than words are taken out: quoted
+values, paths, URLs and e-mail addresses, and every word with a digit in it
+(numbers, times, IPs, hex, UUIDs, ids such as ``cus_ax9f``). So one call site
+gives one name whatever its values, and no secret reaches a name. A template
+that is mostly placeholders (Django's ``"%s: %s"``, Celery's ``"Task
+%(name)s[%(id)s] %(description)s: %(exc)s"``) has too few words of its own: the
+id then comes from the formatted message by the same rule.
+
+Each template and each message text is normalised once, then read from a
+bounded table.
 """
 
 from __future__ import annotations
 
 import re
+
+from ._scrub import MASK, Scrubber
 
 _PRINTF = r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]"
 _OTHER = (
@@ -20,18 +30,22 @@ _PLACEHOLDER = re.compile(_PRINTF + "|" + _OTHER)
 # Without args the stdlib does not %-format the message: a "%" there is text
 # ("95% slower" must not lose "% s" as if it were a placeholder).
 _PLACEHOLDER_NO_ARGS = re.compile(_OTHER)
-_VARIABLE = re.compile(
-    r"'[^']*'|\"[^\"]*\""  # quoted values
+_DATA = re.compile(
+    re.escape(MASK)  # what the scrubber masked
+    + r"|(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\""  # quoted values (not "can't")
     r"|\S*[/\\@]\S*"  # paths, URLs, e-mail addresses
-    r"|[\w-]*\d[\w-]*"  # numbers, ids, hashes, uuids, times
+    r"|[\w.:+-]*\d[\w.:+-]*"  # numbers, ids, hex, UUIDs, IPs, times, versions
+    r"|(?i:\b[0-9a-f]{8,}\b)"  # hex without a digit ("deadbeef")
 )
 _NON_WORD = re.compile(r"\W+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MAX_ID = 64
 _CACHE_SIZE = 4096
-_CACHED_CHARS = 512  # longer templates are not cached: the cache stays under ~2 MB
+_CACHED_CHARS = 512  # longer texts are not cached: each table stays under ~2 MB
 _NO_WORDS = ""  # cached: the template has too few words of its own
-_from_templates: dict[tuple[str, bool], str] = {}
+_from_templates: dict[str, str] = {}
+_from_texts: dict[str, str] = {}
+_scrubber = Scrubber()  # the defaults, whatever a handler's scrub options
 
 
 def _words(text: str) -> str:
@@ -41,34 +55,49 @@ def _words(text: str) -> str:
     return words.replace("__", "_")
 
 
+def _without_data(text: str) -> str:
+    return _words(_DATA.sub(" ", _scrubber.text(text)))
+
+
+def _remember(table: dict[str, str], text: str, found: str) -> None:
+    if len(text) <= _CACHED_CHARS:
+        if len(table) >= _CACHE_SIZE:
+            table.clear()
+        table[text] = found
+
+
 def from_template(template: object, has_args: bool = True) -> str | None:
     """The id of a message template, or None when it has fewer words than placeholders.
 
     A non-string message (``log.error(exc)``) gives its type's name
     (``value_error``). Prose camelCase is not split ("iOS", "OAuth"):
     ``"fetchAllUsers"`` gives ``fetchallusers``. ``has_args`` False (a record
-    without args) keeps ``%`` signs as text.
+    without args: its template is its text) is `from_message`.
     """
     if not isinstance(template, str):
         return _words(_CAMEL.sub("_", type(template).__name__))
-    key = (template, has_args)
-    cached = _from_templates.get(key)
+    if not has_args:
+        return from_message(template)
+    cached = _from_templates.get(template)
     if cached is None:
-        placeholder = _PLACEHOLDER if has_args else _PLACEHOLDER_NO_ARGS
-        placeholders = sum(1 for found in placeholder.findall(template) if found != "%%")
-        words = _words(placeholder.sub(" ", template))
+        placeholders = sum(1 for found in _PLACEHOLDER.findall(template) if found != "%%")
+        words = _without_data(_PLACEHOLDER.sub(" ", template))
         cached = words if words and words.count("_") + 1 >= placeholders else _NO_WORDS
-        if len(template) <= _CACHED_CHARS:
-            if len(_from_templates) >= _CACHE_SIZE:
-                _from_templates.clear()
-            _from_templates[key] = cached
+        _remember(_from_templates, template, cached)
     return cached or None
 
 
 def from_message(message: str) -> str | None:
-    """The id of a formatted message with its variable parts removed, or None if
-    nothing is left."""
-    return _words(_VARIABLE.sub(" ", message.split("\n", 1)[0])) or None
+    """The id of a message's text (its first line) with its data and secrets taken
+    out, or None if nothing is left."""
+    cached = _from_texts.get(message)
+    if cached is None:
+        line = message.split("\n", 1)[0]
+        if len(line) > _CACHED_CHARS:  # the id has 64 characters: read no more than this
+            line = line[:_CACHED_CHARS].rsplit(None, 1)[0]  # whole words (a whole token)
+        cached = _without_data(_PLACEHOLDER_NO_ARGS.sub(" ", line))
+        _remember(_from_texts, message, cached)
+    return cached or None
 
 
 def from_logger(name: str) -> str:
