@@ -436,10 +436,10 @@ INVALID: list[Any] = [
         id="data-is-a-str",
     ),
     pytest.param(
-        {"data": SEED, "from_user_id": 42},
+        {"data": SEED, "from_user_id": True},
         TypeError,
-        ["from_user_id", "42", "str"],
-        id="user-id-int",
+        ["from_user_id", "True", "str"],
+        id="user-id-bool",
     ),
     pytest.param(
         {"data": SEED, "from_user_id": ""},

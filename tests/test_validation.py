@@ -74,7 +74,8 @@ def test_a_huge_value_is_shortened_in_the_message() -> None:
         ("", ValueError),
         ("   ", ValueError),
         ("u" * 201, ValueError),
-        (42, TypeError),
+        (True, TypeError),
+        (4.2, TypeError),
         (b"u_1", TypeError),
     ],
 )

@@ -11,7 +11,7 @@ from uuid import uuid4
 
 from . import context
 from ._message import Message, make_message
-from ._validate import check, describe, distinct_id_problem
+from ._validate import check, describe, distinct_id_problem, user_id
 from .events import EventData
 
 
@@ -40,7 +40,7 @@ class CallSnapshot:
 
 def snapshot_call(
     data: EventData | Mapping[str, Any],
-    from_user_id: str | None,
+    from_user_id: str | int | None,
     properties: Mapping[str, Any] | None,
 ) -> CallSnapshot:
     """Check a ``capture_event`` call's arguments and take its snapshot.
@@ -54,6 +54,7 @@ def snapshot_call(
             f"data must be an EventData or a mapping, got {type(data).__name__} {describe(data)}"
         )
     if from_user_id is not None:
+        from_user_id = user_id(from_user_id)
         check(distinct_id_problem("from_user_id", from_user_id))
     if properties is None:
         props: dict[str, Any] = {}
@@ -65,5 +66,7 @@ def snapshot_call(
             f" got {type(properties).__name__} {describe(properties)}"
         )
     return CallSnapshot(
-        data, from_user_id, props, context.snapshot(), datetime.now(timezone.utc), str(uuid4())
+        data,
+        from_user_id,  # type: ignore[arg-type]  # checked: a str or None
+        props, context.snapshot(), datetime.now(timezone.utc), str(uuid4())
     )

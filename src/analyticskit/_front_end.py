@@ -12,6 +12,7 @@ three map records to events by one set of rules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import sys
@@ -24,7 +25,7 @@ from . import _diagnostics, _guard, context
 from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
-from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
+from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, RESERVED, RecordMapper, RecordSnapshot
 from ._record_to_log import LogSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
 from .analytics import Analytics, get_analytics
@@ -58,6 +59,7 @@ OPTION_DEFAULTS: Mapping[str, Any] = {
     "dedupe_window": DEFAULT_DEDUPE_WINDOW,
     "sample_levels": None,
     "sample_loggers": None,
+    "max_event_names": DEFAULT_MAX_EVENT_NAMES,
 }
 
 
@@ -114,6 +116,7 @@ class FrontEnd:
                 options.sample_levels,
                 options.sample_loggers,
             ),
+            options.max_event_names,
         )
         #: The deliveries of the events and of the logs lane that poll this
         #: front-end's de-duplication summaries (`watch`).
@@ -189,6 +192,11 @@ class FrontEnd:
             if isinstance(window.sample, RecordSnapshot)
         ]
 
+    def stats(self) -> Stats:
+        """The counters of the `Analytics` object in use, with this front-end's
+        ``names_folded``."""
+        return dataclasses.replace(self.analytics.stats(), names_folded=self.mapper.names.folded)
+
     def invalid(self, error: Exception, report_key: str, what: str) -> None:
         """A record this front-end could not queue: counted as dropped (``invalid``)
         in the events lane, and reported once on stderr."""
@@ -232,8 +240,9 @@ class OtherFrontEnd:
         return self._front.analytics
 
     def stats(self) -> Stats:
-        """The counters of the `Analytics` object this front-end delivers through."""
-        return self._front.analytics.stats()
+        """The counters of the `Analytics` object this front-end delivers through
+        (``names_folded``: this front-end's)."""
+        return self._front.stats()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait up to ``timeout`` seconds for what was captured to be delivered."""

@@ -10,7 +10,7 @@ from typing import Any, cast
 from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
-from ._record_to_event import LevelRule
+from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, LevelRule
 from ._validate import (
     bool_problem,
     check,
@@ -54,6 +54,7 @@ class HandlerOptions:
     event_level: int = 0
     logs_level: int | None = None
     logs_resource: Mapping[str, str | None] | None = None
+    max_event_names: int = DEFAULT_MAX_EVENT_NAMES
 
 
 def parse_options(
@@ -86,9 +87,11 @@ def parse_options(
     service_name: object = None,
     service_version: object = None,
     environment: object = None,
+    max_event_names: object = DEFAULT_MAX_EVENT_NAMES,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
+    check(positive_problem("max_event_names", max_event_names, int))
     if before_send is not None and not callable(before_send):
         raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
     if dedupe_window is None or dedupe_window == 0:
@@ -145,6 +148,7 @@ def parse_options(
             "service_version": cast("str | None", service_version),
             "environment": cast("str | None", environment),
         },
+        max_event_names=cast("int", max_event_names),
     )
 
 

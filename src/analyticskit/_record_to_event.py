@@ -21,7 +21,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from . import _diagnostics, _event_ids, context
 from ._levels import default_event_type, default_relevancy
 from ._message import BeforeSend, Message, make_message
-from ._validate import choice_problem, describe, distinct_id_problem, text_problem
+from ._validate import choice_problem, describe, distinct_id_problem, text_problem, user_id
 from ._volume import RecordVolume
 from .events import (
     EVENT_TYPES,
@@ -66,6 +66,37 @@ class LevelRule:
 
 
 _NO_RULE = LevelRule()
+
+DEFAULT_MAX_EVENT_NAMES = 1000
+"""Distinct event names one handler makes before new ones are folded: an
+application's log call sites at INFO and above number in the hundreds even in a
+large one, so only data in a name (or a bug) reaches this; and PostHog's event
+list is of little use past it."""
+FOLDED_ID = "foldedId"
+"""The property holding the id a record would have had, where its name was folded."""
+
+
+class EventNames:
+    """The distinct event ids one front-end has sent; past ``limit``, a new id is
+    folded into one per logger and level (``myapp_db_other_warning``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+        #: Records whose name was folded.
+        self.folded = 0
+
+    def folded_id(self, event_id: str, logger: str, level: str, admit: bool) -> str | None:
+        """The id to send instead of ``event_id``, or None to send it; ``admit``
+        counts a new id among the distinct ones (the events lane's build does)."""
+        seen = self.seen
+        if event_id in seen:
+            return None
+        if len(seen) < self.limit:
+            if admit:
+                seen.add(event_id)
+            return None
+        return f"{_event_ids.from_logger(logger)}_other_{_event_ids.from_logger(str(level))}"
 
 
 class RecordSnapshot(NamedTuple):
@@ -113,6 +144,7 @@ class RecordMapper:
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
         make_volume: Callable[[], RecordVolume | None] | None = None,
+        max_event_names: int = DEFAULT_MAX_EVENT_NAMES,
     ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
@@ -121,6 +153,7 @@ class RecordMapper:
         #: ``make_volume``: the same rules, a table each (a record in both lanes is
         #: counted in both).
         self.volumes = (make_volume(), make_volume()) if make_volume else (None, None)
+        self.names = EventNames(max_event_names)
 
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's
@@ -128,13 +161,21 @@ class RecordMapper:
         if volume is None or snap.summary:
             return None
         attrs = snap.attrs
+
+        def name() -> object:  # the rate cap's key: the id, folded as build would
+            given = attrs.get("id") or attrs.get("event_id") or _event_id(snap)
+            if not isinstance(given, str):
+                return given
+            folded = self.names.folded_id(given, attrs["name"], attrs["levelname"], False)
+            return folded or given
+
         return volume.hold(
             attrs["name"],
             attrs["levelno"],
             attrs["created"],
             snap.message,
             attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
-            lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
+            name,
             snap,
         )
 
@@ -176,8 +217,9 @@ class RecordMapper:
             ),
         )
 
-    def build(self, snap: RecordSnapshot) -> Message:
-        """The event for one record."""
+    def build(self, snap: RecordSnapshot, event: bool = True) -> Message:
+        """The event for one record (``event`` False: for the logs lane, whose ids
+        are not event names, and are not capped)."""
         attrs = snap.attrs
         extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
         extras.pop(EXTRA_TO_EVENTS, None)
@@ -212,6 +254,19 @@ class RecordMapper:
             "line": attrs["lineno"],
         }
         properties.update(extras)
+        names = self.names
+        folded = names.folded_id(event_id, attrs["name"], attrs["levelname"], True) if event else None
+        if folded is not None:
+            properties[FOLDED_ID] = event_id
+            event_id = folded
+            names.folded += 1
+            _diagnostics.report_once(
+                "names-folded",
+                f"a handler made {names.limit} distinct event names (max_event_names):"
+                " each new one is sent as one per logger and level"
+                f" ('<logger>_other_<level>'), its id in the property {FOLDED_ID!r}"
+                " (counted in stats().names_folded). Reported once.",
+            )
         data = EventData(
             event_type=event_type,
             id=event_id,
@@ -274,9 +329,7 @@ def _id_problem(field: str, value: object) -> Exception | None:
 
 
 def _user_problem(field: str, value: object) -> Exception | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    return distinct_id_problem(field, value)
+    return distinct_id_problem(field, user_id(value))
 
 
 def _report_bad_extra(field: str, value: object, problem: Exception) -> None:

@@ -92,7 +92,7 @@ def log_attributes(message: LogMessage) -> dict[str, Any]:
 
 def to_log(snap: RecordSnapshot) -> LogMessage:
     """The log for one record: the event the events lane would build, flattened."""
-    event = snap.mapper.build(snap)
+    event = snap.mapper.build(snap, event=False)
     attrs = snap.attrs
     attributes: dict[str, Any] = {
         "logger.name": attrs["name"],

@@ -68,6 +68,14 @@ def distinct_id_problem(field: str, value: object) -> Exception | None:
     return text_problem(field, value, max_chars=MAX_DISTINCT_ID)
 
 
+def user_id(value: object) -> object:
+    """A user id as both doors take it: an int (Django's ``user.pk``, never a bool)
+    in its string form; anything else as given, for `distinct_id_problem`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def optional_text_problem(field: str, value: object) -> Exception | None:
     """None, or any str."""
     if value is None or isinstance(value, str):

@@ -151,7 +151,7 @@ class Analytics:
     def capture_event(
         self,
         data: EventData | Mapping[str, Any],
-        from_user_id: str | None = None,
+        from_user_id: str | int | None = None,
         properties: Mapping[str, Any] | None = None,
     ) -> str | None:
         """Queue one event; return its uuid, or None if it was dropped (and counted).
@@ -159,7 +159,8 @@ class Analytics:
         Args:
             data: an `EventData`, or a mapping in its camelCase or snake_case form.
             from_user_id: the PostHog distinct id (a non-blank str of at most 200
-                characters); default the user bound in this context
+                characters, or an int such as Django's ``request.user.pk``, sent
+                as its string form; never a bool); default the user bound in this context
                 (`analyticskit.user`), else a personless event.
             properties: extra properties, made JSON-safe; the EventData's own
                 properties win on a clash.
@@ -349,7 +350,7 @@ def swap_default(instance: Analytics | None) -> Analytics | None:
 
 def capture_event(
     data: EventData | Mapping[str, Any],
-    from_user_id: str | None = None,
+    from_user_id: str | int | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> str | None:
     """`Analytics.capture_event` on the default instance."""

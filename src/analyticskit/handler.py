@@ -22,7 +22,7 @@ from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend
-from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS
+from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS, EXTRA_TO_LOGS
 from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW
 from .analytics import Analytics, get_analytics
@@ -80,6 +80,10 @@ class PostHogHandler(logging.Handler):
         service_name, service_version, environment: the logs' ``service.name``
             (default ``OTEL_SERVICE_NAME``, else the program's name),
             ``service.version`` and ``deployment.environment``.
+        max_event_names: distinct event names this handler makes (default 1000)
+            before each new one is folded into one per logger and level
+            (``<logger>_other_<level>``, the would-be id in ``foldedId``),
+            reported once and counted in ``stats().names_folded``.
 
     A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
     True sends it there whatever its level, False keeps it out; an ``id``,
@@ -121,6 +125,7 @@ class PostHogHandler(logging.Handler):
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        max_event_names: int = DEFAULT_MAX_EVENT_NAMES,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -154,6 +159,7 @@ class PostHogHandler(logging.Handler):
             service_name=service_name,
             service_version=service_version,
             environment=environment,
+            max_event_names=max_event_names,
         )
         self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
@@ -300,8 +306,9 @@ class PostHogHandler(logging.Handler):
             super().close()
 
     def stats(self) -> Stats:
-        """The counters of the `Analytics` object this handler delivers through."""
-        return self.analytics.stats()
+        """The counters of the `Analytics` object this handler delivers through
+        (``names_folded``: this handler's)."""
+        return self._front.stats()
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
