@@ -52,6 +52,7 @@ _MAX_DEPTH = 20
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
+_NOT_ENCODED = "__could_not_encode__"  # python-json-logger's answer when str and repr raise
 _encoder = JsonEncoder()
 
 RENAMED_KEYS = frozenset({"distinct_id", "token", "$process_person_profile"})
@@ -118,7 +119,11 @@ class _Walk:
                 # One level at a time (dataclasses.asdict copies the whole graph).
                 fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
                 return self.mapping(fields, depth + 1)
-            return self.value(_encoder.default(value), depth + 1)
+            converted = _encoder.default(value)
+            if converted == _NOT_ENCODED:  # its __str__ and __repr__ raised
+                self.errors += 1
+                return self.marker(f"[unreadable {type(value).__name__}]")
+            return self.value(converted, depth + 1)
         except Exception as error:
             self.errors += 1
             return self.marker(f"[unreadable {type(value).__name__}: {type(error).__name__}]")
