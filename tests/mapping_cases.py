@@ -38,7 +38,11 @@ ID_CASES: list[tuple[str, tuple[Any, ...], str]] = [
     ("Exception on /pay/123 [GET]", (), "exception_on_get"),
     ("user 'ann' at ann@example.com from 10.0.0.7", (), "user_at_from"),
     ("user logged in with password=hunter", (), "user_logged_in_with_password"),
-    ("calling API with Authorization: Bearer sk_live_51HxYzAbC", (), "calling_api_with_authorization_bearer"),
+    (
+        "calling API with Authorization: Bearer sk_live_51HxYzAbC",
+        (),
+        "calling_api_with_authorization_bearer",
+    ),
     ("job 1b4e28ba-2fa1-11d2-883f-0016d3cca427 at 12:30:01 done", (), "job_at_done"),
     ("disk at %d%% since %s", (95, "boot"), "disk_at_since"),
 ]

@@ -94,6 +94,7 @@ def test_flask_and_django_error_lines_with_secrets_name_the_call_site(
             flask_log.error(f"Exception on {path} [GET]", exc_info=True)
             django_log.error("%s: %s", "Internal Server Error", path, exc_info=True)
 
+    assert django.analytics.flush(5)
     events = deliver(flask, capture_server, 2 * len(paths))
     assert {e["event"] for e in events} == {
         "error_exception_on_get",
@@ -126,7 +127,10 @@ def test_an_event_data_id_holding_a_credential_is_masked(
     analytics.capture_event(EventData(event_type="info", id="reset_password=hunter2x"))
     assert analytics.flush(5)
     events = capture_server.wait_for(2)
-    assert [e["event"] for e in events] == ["info_login_[Filtered]", "info_reset_password=[Filtered]"]
+    assert [e["event"] for e in events] == [
+        "info_login_[Filtered]",
+        "info_reset_password=[Filtered]",
+    ]
     for event in events:
         _secret_free(event, key)
         _secret_free(event, "hunter2x")

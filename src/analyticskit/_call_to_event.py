@@ -53,9 +53,9 @@ def snapshot_call(
         raise TypeError(
             f"data must be an EventData or a mapping, got {type(data).__name__} {describe(data)}"
         )
-    if from_user_id is not None:
-        from_user_id = user_id(from_user_id)
-        check(distinct_id_problem("from_user_id", from_user_id))
+    distinct_id = None if from_user_id is None else user_id(from_user_id)
+    if distinct_id is not None:
+        check(distinct_id_problem("from_user_id", distinct_id))
     if properties is None:
         props: dict[str, Any] = {}
     elif isinstance(properties, Mapping):
@@ -67,6 +67,9 @@ def snapshot_call(
         )
     return CallSnapshot(
         data,
-        from_user_id,  # type: ignore[arg-type]  # checked: a str or None
-        props, context.snapshot(), datetime.now(timezone.utc), str(uuid4())
+        distinct_id,  # type: ignore[arg-type]  # checked: a str
+        props,
+        context.snapshot(),
+        datetime.now(timezone.utc),
+        str(uuid4()),
     )

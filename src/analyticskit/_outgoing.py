@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from pythonjsonlogger.defaults import unknown_default
 from pythonjsonlogger.json import JsonEncoder
 
 from . import _diagnostics

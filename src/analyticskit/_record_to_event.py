@@ -255,8 +255,8 @@ class RecordMapper:
         }
         properties.update(extras)
         names = self.names
-        folded = names.folded_id(event_id, attrs["name"], attrs["levelname"], True) if event else None
-        if folded is not None:
+        folded = event and names.folded_id(event_id, attrs["name"], attrs["levelname"], True)
+        if folded:
             properties[FOLDED_ID] = event_id
             event_id = folded
             names.folded += 1
