@@ -779,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     part3 = rss_burst(sizes.burst)
+    part6 = worker_time(sizes)
 
     variants: list[Variant] = part1["variants"]
     by_key = {v.key: v for v in variants}
@@ -887,6 +888,12 @@ def main(argv: list[str] | None = None) -> int:
         f" held back { {k: n for k, n in storm_stats.dropped.items() if n} }"
     )
 
+    print(
+        "\n6. The worker's own time per event (build + the walk, without the SDK), best of repeats:"
+    )
+    for label in WORKER_ROWS:
+        print(f"  {label:62} {part6[label]:8.1f} us")
+
     growth_mb = (part3["after_kb"] - part3["before_kb"]) / 1024
     max_growth_mb = (part3["maxrss_after_kb"] - part3["maxrss_before_kb"]) / 1024
     dropped3 = {k: n for k, n in part3["dropped"].items() if n}
@@ -972,6 +979,48 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
         ),
         ("Delivery.refusal() (room check)", delivery.refusal),
     ]
+
+
+WORKER_ROWS = (
+    "an ordinary record",
+    "a record with a cyclic extra (a list holding itself 3 times)",
+)
+
+
+def worker_time(sizes: Sizes) -> dict[str, float]:
+    """The delivery worker's own time per event, without the SDK: building the event
+    (`RecordMapper.build`) and the walk that makes its properties JSON-safe, scrubs
+    and caps them (`Outgoing.prepare`); best of the repeats, in microseconds."""
+    import timeit
+
+    import analyticskit
+
+    handler = analyticskit.PostHogHandler(
+        api_key=API_KEY, host="http://127.0.0.1:9", rate_limit=False, dedupe_window=0
+    )
+    mapper, outgoing = handler._front.mapper, handler.analytics.delivery.outgoing
+    cyclic: list[Any] = [1]
+    cyclic.extend([cyclic] * 3)
+    log = logging.getLogger("bench.worker")
+    figures: dict[str, float] = {}
+    for label, extra in zip(
+        WORKER_ROWS, ({"uid": 42, "source": "auth"}, {"uid": 42, "data": cyclic}), strict=True
+    ):
+        record = log.makeRecord(
+            "bench.worker", logging.INFO, __file__, 1, "user %s did %s", ("u_42", "login"), None
+        )
+        record.__dict__.update(extra)
+        snap = mapper.snapshot(record, "general", None)
+
+        def one(snap: Any = snap) -> object:
+            return outgoing.prepare(mapper.build(snap))
+
+        number = max(sizes.profile_number // 20, 10)
+        best = min(timeit.repeat(one, number=number, repeat=sizes.profile_repeat))
+        figures[label] = best / number * 1e6
+    handler.analytics.shutdown(0.5)
+    handler.close()
+    return figures
 
 
 def profile_emit(sizes: Sizes) -> None:

@@ -113,6 +113,11 @@ def assert_tables(stdout: str) -> None:
     # 5. A storm, caller and worker together.
     search(r"^5\. A storm of \d+ identical records, until delivered", stdout)
 
+    # 6. The worker's own time per event, an ordinary record and a cyclic extra.
+    search(r"^6\. The worker's own time per event", stdout)
+    for label in ("an ordinary record", "a record with a cyclic extra"):
+        assert re.search(r"\s" + NUMBER + " us$", row(stdout, label)), row(stdout, label)
+
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
     assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 9, stdout
