@@ -51,6 +51,8 @@ _MAX_DEPTH = 20
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
+_UNSEEN: Any = object()
+_NOTHING: dict[str, Any] = {}
 _NOT_ENCODED = "__could_not_encode__"  # python-json-logger's answer when str and repr raise
 _encoder = JsonEncoder()
 
@@ -160,24 +162,37 @@ class _Walk:
             self.nodes -= len(value)  # the common case: no check per item
         else:
             items = self.in_budget(items)
+        # This runs for every property of every event: the keys and short strings
+        # seen before are answered from the scrubber's tables, inline.
+        keys, texts = (
+            (_NOTHING, _NOTHING)
+            if scrubber is None
+            else (
+                scrubber.known_keys,
+                scrubber.known_texts,
+            )
+        )
+        size = 0
         for raw_key, item in items:
-            # The common cases inline (this runs for every property of every event).
-            if type(raw_key) is str and len(raw_key) <= MAX_KEY_CHARS and raw_key.isascii():
-                key = raw_key
-                self.size += len(key) + 4
-            else:
-                key = self.key(raw_key)
-            if scrubber is not None:
-                sent = scrubber.key(key)  # None: a secret's name
-                if sent is None:
-                    self.size += len(MASK)
-                    out[key] = MASK
-                    continue
-                key = sent
+            key = keys.get(raw_key, _UNSEEN) if type(raw_key) is str else _UNSEEN
+            if key is _UNSEEN:
+                name = self.key(raw_key)
+                key = name if scrubber is None else scrubber.key(name)
+                if key is None:
+                    key, item = name, MASK  # a secret's name: its value is masked
+            elif key is None:
+                key, item = raw_key, MASK
+            size += len(key) + 4
             if type(item) is str:
-                out[key] = self.text(item)
+                known = texts.get(item)
+                if known is not None and known.isascii():
+                    out[key] = known
+                    size += len(known) + 2
+                else:
+                    out[key] = self.text(item)
             else:
                 out[key] = self.value(item, depth)
+        self.size += size
         if self.nodes < 0:
             out["[cut]"] = self.marker(_OVER_BUDGET)
         return out
@@ -190,11 +205,13 @@ class _Walk:
             yield item
 
     def key(self, key: object) -> str:
+        """The key as a str, cut (the caller scrubs it and counts its size)."""
         text = key if isinstance(key, str) else str(key)
         if len(text) > MAX_KEY_CHARS:
             self.cut += len(text) - MAX_KEY_CHARS
             text = f"{text[:MAX_KEY_CHARS]}...[cut]"
-        self.size += _json_bytes(text) + 4
+        if not text.isascii():
+            self.size += _json_bytes(text) - len(text)
         return text
 
     def text(self, value: str) -> str:

@@ -183,8 +183,10 @@ class Scrubber:
             if p not in DEFAULT_PATTERNS
         ]
         self._secret_keys: dict[str, bool] = {}
-        self._keys: dict[str, str | None] = {}
-        self._texts: dict[str, str] = {}
+        #: The answers of `key` and (for texts of up to 64 characters) `text`, read
+        #: directly by the walk's fast path; bounded in entries.
+        self.known_keys: dict[str, str | None] = {}
+        self.known_texts: dict[str, str] = {}
 
     def is_secret_key(self, key: str) -> bool:
         """Whether ``key`` names a secret (PostHog's ``$`` properties never do)."""
@@ -203,13 +205,13 @@ class Scrubber:
         """None if ``key`` names a secret (its value is masked), else the key as sent:
         with credential-shaped text masked (a token used as a dict key)."""
         try:
-            return self._keys[key]
+            return self.known_keys[key]
         except KeyError:
             pass
         known = None if self.is_secret_key(key) else self.text(key)
-        if len(self._keys) >= _CACHE_SIZE:
-            self._keys.clear()
-        self._keys[key] = known
+        if len(self.known_keys) >= _CACHE_SIZE:
+            self.known_keys.clear()
+        self.known_keys[key] = known
         return known
 
     def text(self, value: str) -> str:
@@ -217,12 +219,12 @@ class Scrubber:
         # Short values repeat from event to event (logger, module and function
         # names, sources, ids): their answer is kept, in a table bounded in entries.
         if len(value) <= _CACHED_CHARS:
-            known = self._texts.get(value)
+            known = self.known_texts.get(value)
             if known is None:
                 known = self._text(value)
-                if len(self._texts) >= _CACHE_SIZE:
-                    self._texts.clear()
-                self._texts[value] = known
+                if len(self.known_texts) >= _CACHE_SIZE:
+                    self.known_texts.clear()
+                self.known_texts[value] = known
             return known
         return self._text(value)
 
