@@ -277,6 +277,14 @@ class Raising:
         raise RuntimeError("lazy load outside a session")
 
 
+class ChangingDict(dict[str, int]):
+    """A dict another thread changes while it is read."""
+
+    def items(self) -> Any:
+        yield "first", 1
+        raise RuntimeError("dictionary changed size during iteration")
+
+
 def _endless() -> Iterator[int]:
     n = 0
     while True:
@@ -328,14 +336,33 @@ def test_a_value_raising_while_read_costs_that_value_and_is_counted(
 ) -> None:
     analytics = make_analytics()
     analytics.capture_event(
-        SEED, properties={"bad": {"orm": [Raising()]}, "fine": "yes", "marker": "one"}
+        SEED,
+        properties={
+            "bad": {"orm": [Raising()]},
+            "changing": ChangingDict(first=1),
+            "fine": "yes",
+        },
     )
     assert analytics.flush(5)
     [event] = capture_server.wait_for(1)
     props = event["properties"]
     assert props["fine"] == "yes"
     assert props["bad"] == {"orm": ["[unreadable Raising]"]}
-    assert analytics.stats().unreadable_values == 1
+    assert props["changing"] == "[unreadable ChangingDict: RuntimeError]"
+    assert analytics.stats().unreadable_values == 2
+    assert analytics.stats().sent == 1
+
+
+def test_hostile_values_at_capture_event_deliver_it_and_the_next_one(
+    make_analytics: MakeAnalytics, capture_server: CaptureServer
+) -> None:
+    analytics = make_analytics()
+    analytics.capture_event(SEED, properties={**HOSTILE, "marker": "hostile"})
+    analytics.capture_event(SEED, properties={"marker": "after"})
+    assert analytics.flush(30)  # generous: the walk costs milliseconds
+    events = by_marker(capture_server.wait_for(2))
+    assert sorted(events) == ["after", "hostile"]
+    assert "[cycle]" in json.dumps(events["hostile"]["properties"])
 
 
 def test_a_shared_value_seen_twice_is_no_cycle(

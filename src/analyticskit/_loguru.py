@@ -42,7 +42,7 @@ def _convert(item: tuple[dict[str, Any], dict[str, Any]]) -> ForeignRecord:
     record, extras = item
     exception = record["exception"]
     # loguru keeps no template, only the formatted message: an empty template makes
-    # the id come from the message with its variable parts removed.
+    # the id come from the message with its data taken out (the stdlib's rule).
     return ForeignRecord(
         extras,
         "",
@@ -70,7 +70,8 @@ def loguru_sink(level: int | str = logging.NOTSET, **options: Any) -> LoguruSink
     ``long_description``; other keys become properties. loguru's levels keep
     their numbers (its ``SUCCESS`` is 25: a ``success`` event; ``TRACE`` is 5).
     loguru keeps no message template, so the id is the formatted message with its
-    variable parts (numbers, quoted values, paths) removed, unless ``id`` is bound.
+    data taken out (numbers, ids, quoted values, paths, secrets), as for a stdlib
+    record without args, unless ``id`` is bound.
     The logger name, for ``sources``, is loguru's ``record["name"]`` (the module's
     ``__name__``).
 

@@ -289,7 +289,7 @@ class RecordMapper:
 
 def _event_id(snap: RecordSnapshot) -> str:
     """The id from the message template, else from the formatted message with its
-    variable parts removed, else from the logger's name."""
+    data and secrets taken out, else from the logger's name (`_event_ids`)."""
     attrs = snap.attrs
     return (
         _event_ids.from_template(attrs["msg"], bool(attrs.get("args")))
