@@ -30,13 +30,13 @@ _PLACEHOLDER = re.compile(_PRINTF + "|" + _OTHER)
 # Without args the stdlib does not %-format the message: a "%" there is text
 # ("95% slower" must not lose "% s" as if it were a placeholder).
 _PLACEHOLDER_NO_ARGS = re.compile(_OTHER)
-_DATA = re.compile(
-    re.escape(MASK)  # what the scrubber masked
-    + r"|(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\""  # quoted values (not "can't")
-    r"|\S*[/\\@]\S*"  # paths, URLs, e-mail addresses
-    r"|[\w.:+-]*\d[\w.:+-]*"  # numbers, ids, hex, UUIDs, IPs, times, versions
-    r"|(?i:\b[0-9a-f]{8,}\b)"  # hex without a digit ("deadbeef")
-)
+_QUOTED = re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"")  # quoted values (not "can't")
+_SPLIT = re.compile(r"[\s=&;,()\[\]{}<>|]+")  # words, key=value parts, brackets
+# A word with one of these is data: numbers, ids, times, IPs, UUIDs,
+# versions; paths, URLs, e-mail addresses.
+_DATA_WORD = re.compile(r"[\d/\\@]")
+_HEX_WORD = re.compile(r"(?i)[0-9a-f]{8,}")  # hex without a digit ("deadbeef")
+_PUNCTUATION = ".,;:!?()[]{}"
 _NON_WORD = re.compile(r"\W+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MAX_ID = 64
@@ -56,7 +56,21 @@ def _words(text: str) -> str:
 
 
 def _without_data(text: str) -> str:
-    return _words(_DATA.sub(" ", _scrubber.text(text)))
+    text = _scrubber.text(text).replace(MASK, " ")
+    if "'" in text or '"' in text:
+        text = _QUOTED.sub(" ", text)
+    data, hex_word = _DATA_WORD.search, _HEX_WORD.fullmatch
+    return _words(
+        " ".join(
+            word
+            for word in _SPLIT.split(text)
+            if not data(word) and not (len(word) >= 8 and hex_word(word.strip(_PUNCTUATION)))
+        )
+    )
+
+
+def _placeholder_out(found: re.Match[str]) -> str:
+    return "%" if found.group() == "%%" else " "  # "%%" is a "%" of the text
 
 
 def _remember(table: dict[str, str], text: str, found: str) -> None:
@@ -81,7 +95,7 @@ def from_template(template: object, has_args: bool = True) -> str | None:
     cached = _from_templates.get(template)
     if cached is None:
         placeholders = sum(1 for found in _PLACEHOLDER.findall(template) if found != "%%")
-        words = _without_data(_PLACEHOLDER.sub(" ", template))
+        words = _without_data(_PLACEHOLDER.sub(_placeholder_out, template))
         cached = words if words and words.count("_") + 1 >= placeholders else _NO_WORDS
         _remember(_from_templates, template, cached)
     return cached or None
