@@ -10,6 +10,7 @@ from typing import Any, cast
 from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
+from ._otlp_http import endpoint_problem
 from ._record_to_event import LevelRule
 from ._validate import (
     bool_problem,
@@ -86,6 +87,7 @@ def parse_options(
     service_name: object = None,
     service_version: object = None,
     environment: object = None,
+    logs_endpoint: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
@@ -101,6 +103,7 @@ def parse_options(
         ("environment", environment),
     ):
         check(optional_text_problem(field, value))
+    check(endpoint_problem(logs_endpoint))
     logs = _logs_level(logs_level)
     handler_level = level_number("level", level)
     return HandlerOptions(
@@ -144,6 +147,7 @@ def parse_options(
             "service_name": cast("str | None", service_name),
             "service_version": cast("str | None", service_version),
             "environment": cast("str | None", environment),
+            "logs_endpoint": cast("str | None", logs_endpoint),
         },
     )
 

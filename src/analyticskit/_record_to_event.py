@@ -10,6 +10,7 @@ a log call.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,6 +54,7 @@ RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 _scope_in_use, _bound_user = context.scope_in_use, context.bound_user
+_modules, _OTEL_TRACE = sys.modules, context.OTEL_TRACE
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
 
@@ -168,9 +170,10 @@ class RecordMapper:
                 message,
                 text,
                 exc_info[1] if exc_info and self._capture_exceptions else None,
-                # Nothing bound (the common case) is read without calling snapshot().
+                # Nothing bound and no OpenTelemetry (the common case) is read
+                # without calling snapshot().
                 context.EMPTY
-                if _scope_in_use() is None and _bound_user() is None
+                if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
                 else context.snapshot(),
                 False,
             ),

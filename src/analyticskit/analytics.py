@@ -215,6 +215,7 @@ class Analytics:
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        logs_endpoint: str | None = None,
     ) -> Delivery:
         """Turn on the PostHog Logs lane (idempotent: a second call returns the lane
         as first configured) and return its delivery engine.
@@ -224,27 +225,58 @@ class Analytics:
         its own buffer of ``max_queued`` and its own counters (``stats().logs``),
         and shares this object's worker rules, fork handling and exit deadline.
 
+        Args:
+            service_name, service_version, environment: the logs' resource.
+            logs_endpoint: an OTLP/HTTP logs URL to send the lane to instead (an
+                OpenTelemetry Collector: ``http://localhost:4318/v1/logs``), or
+                another path on the PostHog host (``/otlp/v1/logs``); default
+                ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
+                ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` adds request headers. Events
+                still go to PostHog.
+
         .. versionadded:: 0.2
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
+            TypeError, ValueError: ``logs_endpoint`` (or the variable) is not a URL
+                or a path.
         """
         with self._logs_lock:
             if self._logs is not None:
                 return self._logs
-            self._logs = self._build_logs(service_name, service_version, environment)
+            self._logs = self._build_logs(
+                service_name, service_version, environment, logs_endpoint
+            )
             return self._logs
 
     def _build_logs(
-        self, service_name: str | None, service_version: str | None, environment: str | None
+        self,
+        service_name: str | None,
+        service_version: str | None,
+        environment: str | None,
+        logs_endpoint: str | None,
     ) -> Delivery:
         from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
+        from ._otlp_http import ENV_ENDPOINT, endpoint_problem, env_endpoint, env_headers
 
+        check(endpoint_problem(logs_endpoint))
+        if logs_endpoint is None and (logs_endpoint := env_endpoint()) is not None:
+            problem = endpoint_problem(logs_endpoint)
+            if problem is not None:
+                raise type(problem)(f"{ENV_ENDPOINT}: {problem}")
         resource = resource_attributes(service_name, service_version, environment)
         client = self.client
+        api_key = client.api_key if client is not None else None
         sink: Sink
-        if client is not None and client.api_key:
-            sink = OtlpLogsSink(api_key=client.api_key, host=client.host, resource=resource)
+        if api_key or (logs_endpoint is not None and not logs_endpoint.startswith("/")):
+            # With no key, a Collector's URL still gets the lane (it needs no key).
+            sink = OtlpLogsSink(
+                api_key=api_key,
+                host=client.host if client is not None else "",
+                resource=resource,
+                endpoint=logs_endpoint,
+                headers=env_headers(),
+            )
         else:
             sink = LocalLogsSink(resource)
         events = self._delivery

@@ -3,10 +3,13 @@
 The binding lives in a `contextvars.ContextVar`, so each thread and each asyncio
 task sees its own. posthog's own context API (``posthog.identify_context``, set
 by its Django/Flask/ASGI middlewares) is honoured when no user is bound here.
+The caller's snapshot also carries the OpenTelemetry span current on the caller,
+when OpenTelemetry is in use.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -66,15 +69,38 @@ def current_user() -> str | None:
 
 @dataclass(slots=True)
 class CallerContext:
-    """What must be read on the caller's thread: the user and posthog's context."""
+    """What must be read on the caller's thread: the user, posthog's context and the
+    current OpenTelemetry span's (trace id, span id)."""
 
     distinct_id: str | None
     tags: dict[str, Any]
     session_id: str | None
+    trace: tuple[int, int] | None = None
 
 
 #: The caller's context when nothing is bound: one shared, read-only object.
 EMPTY = CallerContext(None, {}, None)
+#: OpenTelemetry's trace API, looked up in ``sys.modules`` (never imported): while
+#: it is absent from there, no span can be current, and the lookup is all it costs.
+OTEL_TRACE = "opentelemetry.trace"
+_modules = sys.modules
+
+
+def current_span() -> tuple[int, int] | None:
+    """The (trace id, span id) of the OpenTelemetry span current here, if any."""
+    trace = _modules.get(OTEL_TRACE)
+    if trace is None:
+        return None
+    try:
+        span = trace.get_current_span().get_span_context()
+        return (span.trace_id, span.span_id) if span.is_valid else None
+    except Exception:  # a half-imported module, a span class of someone's own
+        return None
+
+
+def trace_properties(trace: tuple[int, int]) -> dict[str, str]:
+    """``$trace_id``/``$span_id`` in posthog's own format (32 and 16 hex digits)."""
+    return {"$trace_id": f"{trace[0]:032x}", "$span_id": f"{trace[1]:016x}"}
 # posthog's stack of context scopes (None outside any): with neither a scope nor a
 # bound user there is nothing to read, and the three posthog calls below are skipped.
 # Private to posthog, hence looked up defensively: without it, they always run.
@@ -92,11 +118,12 @@ def snapshot() -> CallerContext:
 
     Treat the result as read-only: with nothing bound it is `EMPTY`.
     """
+    trace = current_span() if OTEL_TRACE in _modules else None
     if scope_in_use() is None and _bound_user.get() is None:
-        return EMPTY
+        return EMPTY if trace is None else CallerContext(None, {}, None, trace)
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
     session_id = posthog_contexts.get_context_session_id()
-    if distinct_id is None and not tags and session_id is None:
+    if distinct_id is None and not tags and session_id is None and trace is None:
         return EMPTY
-    return CallerContext(distinct_id, tags, session_id)
+    return CallerContext(distinct_id, tags, session_id, trace)

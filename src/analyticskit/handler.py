@@ -80,6 +80,10 @@ class PostHogHandler(logging.Handler):
         service_name, service_version, environment: the logs' ``service.name``
             (default ``OTEL_SERVICE_NAME``, else the program's name),
             ``service.version`` and ``deployment.environment``.
+        logs_endpoint: send the logs lane to this OTLP/HTTP URL instead, such as
+            an OpenTelemetry Collector (``http://localhost:4318/v1/logs``), or to
+            this path on the PostHog host (``/otlp/v1/logs``); default
+            ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
 
     A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
     True sends it there whatever its level, False keeps it out; an ``id``,
@@ -121,6 +125,7 @@ class PostHogHandler(logging.Handler):
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        logs_endpoint: str | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -154,6 +159,7 @@ class PostHogHandler(logging.Handler):
             service_name=service_name,
             service_version=service_version,
             environment=environment,
+            logs_endpoint=logs_endpoint,
         )
         self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
