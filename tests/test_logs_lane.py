@@ -114,7 +114,11 @@ def test_a_log_carries_every_attribute(
     with posthog.new_context(fresh=True, capture_exceptions=False):
         posthog.set_context_session("session-1")
         with analyticskit.user("u_bound"):
-            log.info("paid %s", "EUR", extra={"order": 42, "tags": ["a"], "source": "payments_x"})
+            log.info(
+                "paid %s",
+                "EUR",
+                extra={"order": 42, "ratio": 0.5, "ok": True, "tags": ["a"], "source": "payments_x"},
+            )
     try:
         raise KeyError("missing")
     except KeyError:
@@ -133,15 +137,17 @@ def test_a_log_carries_every_attribute(
     assert attributes["logger.name"] == log.name
     assert attributes["code.file.path"] == __file__
     assert attributes["code.function.name"] == "test_a_log_carries_every_attribute"
-    assert attributes["code.line.number"].isdigit()
+    assert isinstance(attributes["code.line.number"], int)
+    assert attributes["messageTemplate"] == "paid %s"
     assert attributes["eventType"] == "info"
     assert attributes["id"] == "paid"
     assert attributes["source"] == "general"  # an unregistered source falls back
     assert attributes["relevancy"] == "medium"
-    assert attributes["order"] == "42" and attributes["tags"] == '["a"]'
+    # Typed as the specification encodes them: int64, double, bool; lists as JSON.
+    assert attributes["order"] == 42 and attributes["ratio"] == 0.5 and attributes["ok"] is True
+    assert attributes["tags"] == '["a"]'
     assert attributes["posthogDistinctId"] == "u_bound"
     assert attributes["sessionId"] == "session-1"
-    assert all(isinstance(value, str) for value in attributes.values())
     assert paid["resource"]["service.name"] == "shop"
     assert paid["resource"]["service.version"] == "1.2.3"
     assert paid["resource"]["deployment.environment"] == "staging"
@@ -153,6 +159,7 @@ def test_a_log_carries_every_attribute(
     assert error["exception.message"] == "'missing'"
     assert "raise KeyError" in error["exception.stacktrace"]
     assert "sessionId" not in error
+    assert "messageTemplate" not in error  # no arguments: the body is the template
 
 
 def test_a_record_sent_to_both_lanes_is_the_same_record(
@@ -605,12 +612,12 @@ def test_duplicates_in_the_logs_lane_alone_are_summed_up_there(
 
     logs = capture_server.wait_for_logs(4)
     assert len(logs) == 4, [(entry["body"], entry["attributes"]) for entry in logs]
-    repeats = sorted((entry["body"], entry["attributes"].get("repeatCount", "")) for entry in logs)
+    repeats = sorted((entry["body"], entry["attributes"].get("repeatCount", 0)) for entry in logs)
     assert repeats == [
-        ("cache warming", ""),
-        ("cache warming", "49"),
-        ("disk full", ""),
-        ("disk full", "1"),
+        ("cache warming", 0),
+        ("cache warming", 49),
+        ("disk full", 0),
+        ("disk full", 1),
     ]
     events = capture_server.wait_for(2)
     assert sorted((e["event"], e["properties"].get("repeatCount", 0)) for e in events) == [

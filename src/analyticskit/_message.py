@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .context import CallerContext
+from .context import CallerContext, span_ids
 from .events import EventData
 from .stats import DropReason
 
@@ -74,5 +74,5 @@ def make_message(
         uuid=uuid,
         exception=exception,
         before_send=before_send,
-        trace=caller.trace,
+        trace=None if caller.span is None else span_ids(caller.span),
     )
