@@ -39,6 +39,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,6 +97,8 @@ class LogsRequest(TypedDict):
     decompressed_bytes: int
     n_logs: int
     status: int
+    #: When it arrived (``time.monotonic()``).
+    at: float
 
 
 def _forced_body(status: int) -> dict[str, Any]:
@@ -325,6 +328,12 @@ class CaptureServer:
         """Wait until at least ``n`` logs are accepted; return a copy of ``logs``."""
         return self._wait(lambda: len(self.logs) >= n, timeout, lambda: list(self.logs))
 
+    def wait_for_logs_requests(self, n: int, timeout: float = 10.0) -> list[LogsRequest]:
+        """Wait until at least ``n`` logs requests were answered; return a copy of them."""
+        return self._wait(
+            lambda: len(self.logs_requests) >= n, timeout, lambda: list(self.logs_requests)
+        )
+
     def events_named(self, name: str) -> list[dict[str, Any]]:
         """Accepted events whose ``event`` equals ``name``."""
         with self._lock:
@@ -420,6 +429,7 @@ class CaptureServer:
             "decompressed_bytes": _decompressed_size(raw) if gzipped else len(raw),
             "n_logs": 0,
             "status": 0,
+            "at": time.monotonic(),
         }
         status, body = self._answer_logs(path, gzipped, authorization, raw, request)
         with self._changed:

@@ -10,7 +10,7 @@ from typing import Any, cast
 from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
-from ._otlp_http import endpoint_problem
+from ._otlp_http import endpoint_problem, env_endpoint_problem
 from ._record_to_event import LevelRule
 from ._validate import (
     bool_problem,
@@ -105,6 +105,8 @@ def parse_options(
         check(optional_text_problem(field, value))
     check(endpoint_problem(logs_endpoint))
     logs = _logs_level(logs_level)
+    if logs is not None and logs_endpoint is None:
+        check(env_endpoint_problem())
     handler_level = level_number("level", level)
     return HandlerOptions(
         level=level_number("level", level),

@@ -119,8 +119,17 @@ def endpoint_problem(value: object) -> Exception | None:
 
 def env_endpoint() -> str | None:
     """``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``: the full URL of the logs endpoint, as
-    OpenTelemetry defines it (used as is, no path appended)."""
+    OpenTelemetry defines it (used as is, no path appended); None when unset."""
     return os.environ.get(ENV_ENDPOINT, "").strip() or None
+
+
+def env_endpoint_problem() -> Exception | None:
+    """Why ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` is not a usable endpoint, naming it."""
+    value = env_endpoint()
+    problem = endpoint_problem(value)
+    if problem is None or value is None:
+        return None
+    return ValueError(f"{ENV_ENDPOINT} must be an http(s) URL, got {value!r}")
 
 
 def env_headers() -> dict[str, str]:

@@ -139,7 +139,13 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         attributes["exception.stacktrace"] = _text(
             attrs.get("exc_text") or _formatter.formatException(exc_info)
         )
-    for key, value in event.properties.items():
+    properties = event.properties
+    if properties.get(SESSION_ID_ATTRIBUTE):
+        # The user's own sessionId wins, and is the replay session PostHog means by
+        # it, not a secret: it travels as $session_id, as the context's does.
+        properties = {**properties, _SESSION_PROPERTY: properties[SESSION_ID_ATTRIBUTE]}
+        del properties[SESSION_ID_ATTRIBUTE]
+    for key, value in properties.items():
         # $session_id keeps its PostHog name through the outgoing filters (which
         # leave PostHog's own keys alone); `log_attributes` renames it.
         if key not in _NOT_ATTRIBUTES and value is not None:

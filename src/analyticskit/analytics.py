@@ -238,8 +238,7 @@ class Analytics:
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
-            TypeError, ValueError: ``logs_endpoint`` (or the variable) is not a URL
-                or a path.
+            TypeError, ValueError: ``logs_endpoint`` is not a URL or a path.
         """
         with self._logs_lock:
             if self._logs is not None:
@@ -257,13 +256,17 @@ class Analytics:
         logs_endpoint: str | None,
     ) -> Delivery:
         from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
-        from ._otlp_http import ENV_ENDPOINT, endpoint_problem, env_endpoint, env_headers
+        from ._otlp_http import endpoint_problem, env_endpoint, env_endpoint_problem, env_headers
 
         check(endpoint_problem(logs_endpoint))
-        if logs_endpoint is None and (logs_endpoint := env_endpoint()) is not None:
-            problem = endpoint_problem(logs_endpoint)
-            if problem is not None:
-                raise type(problem)(f"{ENV_ENDPOINT}: {problem}")
+        if logs_endpoint is None:
+            problem = env_endpoint_problem()
+            if problem is None:
+                logs_endpoint = env_endpoint()
+            else:  # the lane may start at a first log, which must not raise
+                _diagnostics.report_once(
+                    "logs-env-endpoint", f"{problem}; logs go to PostHog instead."
+                )
         resource = resource_attributes(service_name, service_version, environment)
         client = self.client
         api_key = client.api_key if client is not None else None
