@@ -60,10 +60,10 @@ from otlp_logs import decode_logs
 __all__ = [
     "CAPTURE_PATHS",
     "LOGS_PATH",
-    "MAX_LOGS_BODY",
-    "OTLP_LOGS_PATH",
     "MAX_DISTINCT_ID",
     "MAX_EVENT_BYTES",
+    "MAX_LOGS_BODY",
+    "OTLP_LOGS_PATH",
     "CaptureServer",
     "RequestRecord",
 ]

@@ -117,7 +117,13 @@ def test_a_log_carries_every_attribute(
             log.info(
                 "paid %s",
                 "EUR",
-                extra={"order": 42, "ratio": 0.5, "ok": True, "tags": ["a"], "source": "payments_x"},
+                extra={
+                    "order": 42,
+                    "ratio": 0.5,
+                    "ok": True,
+                    "tags": ["a"],
+                    "source": "payments_x",
+                },
             )
     try:
         raise KeyError("missing")

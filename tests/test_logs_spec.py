@@ -18,8 +18,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import analyticskit
-from analyticskit import PostHogHandler, Stats
-from analyticskit import _diagnostics
+from analyticskit import PostHogHandler, Stats, _diagnostics
 from analyticskit import _logs_sink as logs_sink
 from analyticskit._logs_sink import logs_endpoint
 from capture_server import MAX_LOGS_BODY, OTLP_LOGS_PATH, CaptureServer
@@ -70,7 +69,9 @@ def test_a_413_halves_the_batch_down_to_the_one_record_that_does_not_fit(
     handler.analytics.flush(20)
 
     logs = capture_server.wait_for_logs(120)
-    assert sorted(entry["body"] for entry in logs) == sorted(f"order {i} shipped" for i in range(120))
+    assert sorted(entry["body"] for entry in logs) == sorted(
+        f"order {i} shipped" for i in range(120)
+    )
     stats = _logs_stats(handler)
     assert (stats.emitted, stats.sent, stats.dropped["too_large"]) == (121, 120, 1)
     requests = capture_server.logs_requests
@@ -94,7 +95,9 @@ def test_every_request_stays_under_2_mib_before_and_after_gzip(
     assert sum(r["decompressed_bytes"] for r in requests) > MAX_LOGS_BODY  # it had to split
     for request in requests:
         assert request["status"] == 200
-        assert request["raw_bytes"] < MAX_LOGS_BODY and request["decompressed_bytes"] < MAX_LOGS_BODY
+        assert (
+            request["raw_bytes"] < MAX_LOGS_BODY and request["decompressed_bytes"] < MAX_LOGS_BODY
+        )
     assert _logs_stats(handler).sent == 40
 
 

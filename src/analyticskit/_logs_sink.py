@@ -370,7 +370,8 @@ class OtlpLogsSink:
 
 def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter, capped, for a retry without ``Retry-After``."""
-    return min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+    delay: float = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.8, 1.2)
 
 
 class LocalLogsSink(LocalSink):

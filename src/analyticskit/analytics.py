@@ -243,9 +243,7 @@ class Analytics:
         with self._logs_lock:
             if self._logs is not None:
                 return self._logs
-            self._logs = self._build_logs(
-                service_name, service_version, environment, logs_endpoint
-            )
+            self._logs = self._build_logs(service_name, service_version, environment, logs_endpoint)
             return self._logs
 
     def _build_logs(

@@ -129,7 +129,8 @@ def _span_reader() -> Callable[[], object | None] | None:
         key = _SPAN_KEY
 
         def read() -> object | None:
-            return current().get(key)
+            span: object | None = current().get(key)
+            return span
 
         read()
     except Exception:
