@@ -108,8 +108,9 @@ class FrontEnd:
             options.level_rules,
             options.capture_exceptions,
             options.before_send,
-            lambda: RecordVolume.create(
-                options.rate_limit,
+            # The per-name rate cap guards events; logs have their lane's own cap.
+            lambda logs: RecordVolume.create(
+                None if logs else options.rate_limit,
                 options.dedupe_window,
                 options.sample_levels,
                 options.sample_loggers,

@@ -21,6 +21,7 @@ from ._validate import (
     positive_problem,
 )
 from ._volume import DEFAULT_DEDUPE_WINDOW, RateLimit, parse_rate_limit, parse_rates
+from ._window_cap import parse_cap
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -54,7 +55,7 @@ class HandlerOptions:
     sample_loggers: Mapping[str, float]
     event_level: int = 0
     logs_level: int | None = None
-    logs_resource: Mapping[str, str | None] | None = None
+    logs_resource: Mapping[str, Any] | None = None
 
 
 def parse_options(
@@ -88,6 +89,7 @@ def parse_options(
     service_version: object = None,
     environment: object = None,
     logs_endpoint: object = None,
+    logs_rate_cap: object = None,
 ) -> HandlerOptions:
     """Check every option; raise TypeError or ValueError naming the first bad one."""
     check(bool_problem("capture_exceptions", capture_exceptions))
@@ -107,6 +109,7 @@ def parse_options(
     logs = _logs_level(logs_level)
     if logs is not None and logs_endpoint is None:
         check(env_endpoint_problem())
+    parse_cap("logs_rate_cap", _plain(logs_rate_cap))
     handler_level = level_number("level", level)
     return HandlerOptions(
         level=level_number("level", level),
@@ -150,6 +153,7 @@ def parse_options(
             "service_version": cast("str | None", service_version),
             "environment": cast("str | None", environment),
             "logs_endpoint": cast("str | None", logs_endpoint),
+            "logs_rate_cap": _plain(logs_rate_cap),
         },
     )
 

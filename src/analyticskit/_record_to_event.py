@@ -114,15 +114,15 @@ class RecordMapper:
         level_map: Mapping[int, LevelRule],
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
-        make_volume: Callable[[], RecordVolume | None] | None = None,
+        make_volume: Callable[[bool], RecordVolume | None] | None = None,
     ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
         self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
         #: The volume control of the events lane and of the logs lane, each made by
-        #: ``make_volume``: the same rules, a table each (a record in both lanes is
-        #: counted in both).
-        self.volumes = (make_volume(), make_volume()) if make_volume else (None, None)
+        #: ``make_volume(for_logs)``: a table each (a record in both lanes is
+        #: counted in both); the logs lane's has no per-name rate cap.
+        self.volumes = (make_volume(False), make_volume(True)) if make_volume else (None, None)
 
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's

@@ -216,6 +216,7 @@ class Analytics:
         service_version: str | None = None,
         environment: str | None = None,
         logs_endpoint: str | None = None,
+        logs_rate_cap: bool | Mapping[str, float] | None = None,
     ) -> Delivery:
         """Turn on the PostHog Logs lane (idempotent: a second call returns the lane
         as first configured) and return its delivery engine.
@@ -233,18 +234,28 @@ class Analytics:
                 ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
                 ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` adds request headers. Events
                 still go to PostHog.
+            logs_rate_cap: the lane's cap per tumbling window, after scrubbing and
+                ``before_send``: ``{"max_logs": 50000, "window": 10}`` by default
+                (None or True); ``False`` (or a zero) turns it off. Past it, the
+                window's logs are dropped, counted as ``rate_limited``.
 
         .. versionadded:: 0.2
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
-            TypeError, ValueError: ``logs_endpoint`` is not a URL or a path.
+            TypeError, ValueError: ``logs_endpoint`` is not a URL or a path, or
+                ``logs_rate_cap`` is not a cap.
         """
+        from ._window_cap import WindowCap, parse_cap
+
+        rule = parse_cap("logs_rate_cap", logs_rate_cap)
         with self._logs_lock:
             if self._logs is not None:
                 return self._logs
-            self._logs = self._build_logs(service_name, service_version, environment, logs_endpoint)
-            return self._logs
+            logs = self._build_logs(service_name, service_version, environment, logs_endpoint)
+            logs.cap = None if rule is None else WindowCap(rule)
+            self._logs = logs
+            return logs
 
     def _build_logs(
         self,

@@ -84,6 +84,10 @@ class PostHogHandler(logging.Handler):
             an OpenTelemetry Collector (``http://localhost:4318/v1/logs``), or to
             this path on the PostHog host (``/otlp/v1/logs``); default
             ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
+        logs_rate_cap: the logs lane's cap per tumbling window, counted after
+            ``before_send``: ``{"max_logs": 50000, "window": 10}`` by default;
+            False turns it off. The events lane's per-name ``rate_limit`` does not
+            apply to logs (``dedupe_window`` and sampling do).
 
     A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
     True sends it there whatever its level, False keeps it out; an ``id``,
@@ -126,6 +130,7 @@ class PostHogHandler(logging.Handler):
         service_version: str | None = None,
         environment: str | None = None,
         logs_endpoint: str | None = None,
+        logs_rate_cap: bool | Mapping[str, float] | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
@@ -160,6 +165,7 @@ class PostHogHandler(logging.Handler):
             service_version=service_version,
             environment=environment,
             logs_endpoint=logs_endpoint,
+            logs_rate_cap=logs_rate_cap,
         )
         self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
