@@ -138,7 +138,7 @@ def test_a_log_carries_every_attribute(
     assert paid["severity_text"] == "INFO" and paid["severity_number"] == 9
     assert failed["severity_text"] == "ERROR" and failed["severity_number"] == 17
     assert 0 < paid["time_unix_nano"] <= before * 1e9
-    assert paid["scope"] == log.name
+    assert paid["scope"] == "analyticskit"  # the SDK, as the spec says
     attributes = paid["attributes"]
     assert attributes["logger.name"] == log.name
     assert attributes["code.file.path"] == __file__
@@ -157,6 +157,7 @@ def test_a_log_carries_every_attribute(
     assert paid["resource"]["service.name"] == "shop"
     assert paid["resource"]["service.version"] == "1.2.3"
     assert paid["resource"]["deployment.environment"] == "staging"
+    assert paid["resource"]["telemetry.sdk.name"] == "analyticskit"
 
     error = failed["attributes"]
     assert error["posthogDistinctId"] == "u_extra"

@@ -397,3 +397,53 @@ def test_without_opentelemetry_imported_nothing_imports_it(run_python: RunPython
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "NOT IMPORTED"
+
+
+# -- the wire format -----------------------------------------------------------------
+
+
+def test_the_encoded_request_is_what_opentelemetry_proto_decodes() -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from analyticskit._otlp_encode import envelope, log_record, request
+
+    trace = (0x0123456789ABCDEF0123456789ABCDEF, 0x0011223344556677)
+    records = [
+        log_record(
+            time_unix_nano=1_700_000_000_123_456_789,
+            severity_number=17,
+            severity_text="ERROR",
+            body="payment failed ✓",
+            attributes={"s": "é", "b": True, "i": -5, "big": 2**62, "f": 0.25, "none": None},
+            trace=trace,
+        ),
+        log_record(
+            time_unix_nano=1,
+            severity_number=9,
+            severity_text="INFO",
+            body="",
+            attributes={},
+            trace=None,
+        ),
+    ]
+    raw = request(envelope({"service.name": "shop"}, ("analyticskit", "1.0")), records)
+
+    decoded = ExportLogsServiceRequest.FromString(raw)
+    [resource_logs] = decoded.resource_logs
+    assert [(a.key, a.value.string_value) for a in resource_logs.resource.attributes] == [
+        ("service.name", "shop")
+    ]
+    [scope_logs] = resource_logs.scope_logs
+    assert (scope_logs.scope.name, scope_logs.scope.version) == ("analyticskit", "1.0")
+    first, second = scope_logs.log_records
+    assert first.time_unix_nano == first.observed_time_unix_nano == 1_700_000_000_123_456_789
+    assert (first.severity_number, first.severity_text) == (17, "ERROR")
+    assert first.body.string_value == "payment failed ✓"
+    values = {a.key: a.value for a in first.attributes}
+    assert set(values) == {"s", "b", "i", "big", "f"}  # a None value drops its key
+    assert values["s"].string_value == "é" and values["b"].bool_value is True
+    assert values["i"].int_value == -5 and values["big"].int_value == 2**62
+    assert values["f"].double_value == 0.25
+    assert first.trace_id == trace[0].to_bytes(16, "big")
+    assert first.span_id == trace[1].to_bytes(8, "big")
+    assert second.trace_id == b"" and second.severity_number == 9

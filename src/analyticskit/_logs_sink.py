@@ -1,8 +1,8 @@
 """Where logs leave the process: OTLP/HTTP to PostHog Logs (or a Collector), or the
 local sink.
 
-`OtlpLogsSink` sends batches encoded by OpenTelemetry's own OTLP encoder
-(protobuf, gzip, ``Authorization: Bearer <key>``) on a thread of its own, the
+`OtlpLogsSink` sends batches of OTLP protobuf (`_otlp_encode`), gzipped, with
+``Authorization: Bearer <key>``, on a thread of its own, the
 way the posthog SDK's consumer does for events: the delivery worker only
 converts and appends, ``pending`` bounds memory with the lane's ``max_queued``,
 ``flush`` waits at most its timeout, and every record the sink finally does not
@@ -30,6 +30,7 @@ from posthog.request import determine_server_host
 from . import _diagnostics
 from ._counters import SinkLoss
 from ._message import Message
+from ._otlp_encode import envelope, log_record, request
 from ._otlp_http import MAX_BODY_BYTES, Verdict, compress, fits, post
 from ._record_to_log import LogMessage, log_attributes
 from .sinks import LocalSink, LossReport, _ignore_losses
@@ -37,6 +38,9 @@ from .sinks import LocalSink, LossReport, _ignore_losses
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
 LOGS_PATH = "/i/v1/logs"
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
+#: The instrumentation scope of every log: the SDK, as the specification says (the
+#: logger's name is the ``logger.name`` attribute).
+_SCOPE_NAME = "analyticskit"
 
 _BATCH = 512  # logs per export request, fewer when they would exceed the body cap
 _INTERVAL = 1.0  # seconds between exports of a partial batch
@@ -53,8 +57,8 @@ _MAX_BACKOFF = 30.0
 def require_opentelemetry() -> None:
     """Raise ImportError naming the extra when OpenTelemetry's SDK or exporter is missing."""
     try:
-        import opentelemetry.exporter.otlp.proto.common._log_encoder
-        import opentelemetry.sdk._logs  # noqa: F401
+        import opentelemetry.sdk.resources
+        import requests  # noqa: F401
     except ImportError as error:
         raise ImportError(
             f"the PostHog Logs lane (logs_level) needs OpenTelemetry's SDK and OTLP/HTTP"
@@ -121,7 +125,7 @@ class OtlpLogsSink:
         self._export_timeout = export_timeout
         self._report: LossReport = _ignore_losses
         self._session: Any = None
-        self._otel_resource: Any = None
+        self._envelope: tuple[bytes, bytes] | None = None
         self._reset()
         if hasattr(os, "register_at_fork"):
             method = weakref.WeakMethod(self._reset)
@@ -151,12 +155,20 @@ class OtlpLogsSink:
         self._report = report
 
     def warm_up(self) -> None:
-        if self._otel_resource is None:
+        if self._envelope is None:
             from opentelemetry.sdk.resources import Resource
 
-            # Built once, early: its detectors run on a thread pool, which refuses
-            # work during interpreter exit.
-            self._otel_resource = Resource.create(self._resource)
+            # Built once, early: OpenTelemetry's detectors (OTEL_RESOURCE_ATTRIBUTES
+            # and the rest) run on a thread pool, which refuses work at exit.
+            from . import __version__
+
+            # The SDK's identity is ours, as the specification says, not OpenTelemetry's.
+            resource = {
+                **Resource.create(self._resource).attributes,
+                "telemetry.sdk.name": _SCOPE_NAME,
+                "telemetry.sdk.version": __version__,
+            }
+            self._envelope = envelope(resource, (_SCOPE_NAME, __version__))
         if self._session is None:
             import requests
 
@@ -219,7 +231,7 @@ class OtlpLogsSink:
     def _export(self, batch: list[LogMessage]) -> None:
         try:
             self.warm_up()
-            self._send_fitting(batch)
+            self._send_fitting([_encoded(message) for message in batch])
         except Exception as error:
             _diagnostics.report_once(
                 "logs-export-error", f"exporting logs failed: {type(error).__name__}"
@@ -262,21 +274,22 @@ class OtlpLogsSink:
                 f" (status {status}); they are counted as {kind}.",
             )
 
-    def _send_fitting(self, messages: list[LogMessage]) -> None:
-        """Send ``messages`` in requests under the body cap before and after gzip,
-        halving as needed; a record too large alone is dropped, counted."""
-        raw = self._encode(messages)
+    def _send_fitting(self, records: list[bytes]) -> None:
+        """Send encoded ``records`` in requests under the body cap before and after
+        gzip, halving as needed; a record too large alone is dropped, counted."""
+        assert self._envelope is not None  # warm_up ran
+        raw = request(self._envelope, records)
         body = compress(raw) if len(raw) < MAX_BODY_BYTES else b""
         if body and fits(raw, body):
-            self._deliver(messages, body)
-        elif len(messages) == 1:
+            self._deliver(records, body)
+        elif len(records) == 1:
             self._lost("too_large", 1, None)
         else:
-            half = len(messages) // 2
-            self._send_fitting(messages[:half])
-            self._send_fitting(messages[half:])
+            half = len(records) // 2
+            self._send_fitting(records[:half])
+            self._send_fitting(records[half:])
 
-    def _deliver(self, messages: list[LogMessage], body: bytes) -> None:
+    def _deliver(self, records: list[bytes], body: bytes) -> None:
         """One batch until it is sent, dropped by the rules, or the sink closes."""
         attempt = 0
         while not self._closed:
@@ -284,23 +297,23 @@ class OtlpLogsSink:
             verdict = answer.verdict
             if verdict is Verdict.SENT:
                 self._take_size = min(self._batch_size, self._take_size + 1)
-                self._settle(len(messages))
+                self._settle(len(records))
                 return
             if verdict is Verdict.TOO_LARGE:
-                if len(messages) == 1:
+                if len(records) == 1:
                     self._lost("too_large", 1, 413)
                     return
-                half = len(messages) // 2
+                half = len(records) // 2
                 self._take_size = max(1, min(self._take_size, half))
-                self._send_fitting(messages[:half])
-                self._send_fitting(messages[half:])
+                self._send_fitting(records[:half])
+                self._send_fitting(records[half:])
                 return
             if verdict is Verdict.REJECTED:
-                self._lost("rejected", len(messages), answer.status)
+                self._lost("rejected", len(records), answer.status)
                 return
             attempt += 1
             if attempt >= _MAX_ATTEMPTS:
-                self._lost("failed", len(messages), answer.status)
+                self._lost("failed", len(records), answer.status)
                 return
             # Held here, still pending: if the wait outlasts a shutdown's deadline,
             # the records are counted there (timeout) and the wait ends at close.
@@ -309,34 +322,6 @@ class OtlpLogsSink:
     def _wait(self, seconds: float) -> None:
         with self._cond:
             self._cond.wait_for(lambda: self._closed, timeout=seconds)
-
-    def _encode(self, messages: list[LogMessage]) -> bytes:
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-
-        return bytes(encode_logs([self._record(m) for m in messages]).SerializeToString())
-
-    def _record(self, message: LogMessage) -> Any:
-        from opentelemetry._logs import LogRecord, SeverityNumber
-        from opentelemetry.sdk._logs import ReadableLogRecord
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-        nanos = int(message.timestamp.timestamp() * 1e9)
-        trace_id, span_id = message.trace or (0, 0)
-        record = LogRecord(
-            timestamp=nanos,
-            observed_timestamp=nanos,
-            trace_id=trace_id,
-            span_id=span_id,
-            severity_text=message.severity_text,
-            severity_number=SeverityNumber(message.severity_number),
-            body=message.body,
-            attributes=log_attributes(message),
-        )
-        return ReadableLogRecord(
-            record,
-            resource=self._otel_resource,
-            instrumentation_scope=InstrumentationScope(message.scope),
-        )
 
     def flush(self, timeout: float) -> None:
         """Export what is queued now, waiting at most ``timeout`` seconds; with 0, only
@@ -366,6 +351,17 @@ class OtlpLogsSink:
         if session is not None:
             with contextlib.suppress(Exception):
                 session.close()
+
+
+def _encoded(message: LogMessage) -> bytes:
+    return log_record(
+        time_unix_nano=int(message.timestamp.timestamp() * 1e9),
+        severity_number=message.severity_number,
+        severity_text=message.severity_text,
+        body=message.body,
+        attributes=log_attributes(message),
+        trace=message.trace,
+    )
 
 
 def _backoff(attempt: int) -> float:

@@ -63,7 +63,6 @@ class LogMessage(Message):
     body: str = ""
     severity_text: str = ""
     severity_number: int = 0
-    scope: str = ""
 
 
 @dataclass(slots=True)
@@ -164,5 +163,4 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         body=_text(snap.message),
         severity_text=attrs["levelname"],
         severity_number=severity_number(levelno),
-        scope=attrs["name"],
     )
