@@ -304,6 +304,11 @@ def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None]
     return handler, flush, provider
 
 
+def _after(*steps: Callable[[], object]) -> None:
+    for step in steps:
+        step()
+
+
 def _span_current() -> tuple[Callable[[], None], Callable[[], None]]:
     """Enter and leave an OpenTelemetry span on this thread (a recording SDK span, as
     a traced request has), around a round."""
@@ -318,6 +323,7 @@ def _span_current() -> tuple[Callable[[], None], Callable[[], None]]:
         held.append((span, context.attach(trace.set_span_in_context(span))))
 
     def leave() -> None:
+        """End the span (the round's)."""
         while held:
             span, token = held.pop()
             context.detach(token)
@@ -440,7 +446,7 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             "l2",
             "(l2) events + logs lanes, a span current",
             both_span,
-            lambda: (leave_span(), both_span.flush(timeout=30)),
+            lambda: _after(leave_span, lambda: both_span.flush(timeout=30)),
             before_round=enter_span,
         ),
         Variant("o", "(o) OpenTelemetry LoggingHandler recipe", otel, otel_flush),

@@ -57,8 +57,7 @@ _MAX_BACKOFF = 30.0
 def require_opentelemetry() -> None:
     """Raise ImportError naming the extra when OpenTelemetry's SDK or exporter is missing."""
     try:
-        import opentelemetry.sdk.resources
-        import requests  # noqa: F401
+        import opentelemetry.sdk.resources  # noqa: F401
     except ImportError as error:
         raise ImportError(
             f"the PostHog Logs lane (logs_level) needs OpenTelemetry's SDK and OTLP/HTTP"
