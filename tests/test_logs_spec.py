@@ -447,3 +447,33 @@ def test_the_encoded_request_is_what_opentelemetry_proto_decodes() -> None:
     assert first.trace_id == trace[0].to_bytes(16, "big")
     assert first.span_id == trace[1].to_bytes(8, "big")
     assert second.trace_id == b"" and second.severity_number == 9
+
+
+def test_a_flush_exporting_on_its_own_thread_never_waits_past_its_timeout(
+    capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timezone
+
+    from analyticskit._logs_sink import OtlpLogsSink
+    from analyticskit._record_to_log import LogMessage
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    capture_server.fault_lane = "logs"
+    capture_server.respond_with(429, retry_after=900)
+    sink = OtlpLogsSink(api_key=API_KEY, host=capture_server.url, resource={})
+    losses: list[tuple[str, int]] = []
+    sink.attach(lambda kind, count: losses.append((kind, count)))
+    log = LogMessage("$log", None, {}, datetime.now(timezone.utc), None, body="at exit")
+    monkeypatch.setattr(threading.Thread, "start", no_thread)  # as at exit, Python 3.12+
+    assert sink.send(log) == 1
+    monkeypatch.undo()
+    flushing = threading.Thread(target=sink.flush, args=(1.0,))
+    flushing.start()
+    flushing.join(60)  # generous: the flush's own timeout is 1 s, never the 900 s
+    assert not flushing.is_alive()
+    # Still pending, so a shutdown counts it as timeout, never as sent.
+    assert sink.pending() == 1 and losses == []
+    assert [r["status"] for r in capture_server.logs_requests] == [429]
+    sink.close(0)

@@ -20,6 +20,7 @@ import os
 import random
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -120,6 +121,7 @@ class OtlpLogsSink:
         self._resource = dict(resource)
         self._batch_size = batch_size
         self._take_size = batch_size  # halved by a 413, grown back by one per success
+        self._give_up_at: float | None = None
         self._interval = interval
         self._export_timeout = export_timeout
         self._report: LossReport = _ignore_losses
@@ -239,10 +241,8 @@ class OtlpLogsSink:
                 left = self._in_flight
             if left and not self._closed:
                 self._lost("failed", left, None)
-        finally:
-            with self._cond:
-                self._in_flight = 0
-                self._cond.notify_all()
+        # Records not settled here are still pending (a flush on its own thread ran
+        # out of time): the shutdown's freeze counts them as timeout, never as sent.
 
     def _settle(self, count: int) -> None:
         """``count`` records of the batch in flight are sent or counted."""
@@ -292,7 +292,12 @@ class OtlpLogsSink:
         """One batch until it is sent, dropped by the rules, or the sink closes."""
         attempt = 0
         while not self._closed:
-            answer = post(self._session, self.endpoint, self._headers, body, self._export_timeout)
+            timeout = self._export_timeout
+            if self._give_up_at is not None:  # exporting on flush's own thread
+                timeout = min(timeout, self._give_up_at - time.monotonic())
+                if timeout <= 0:
+                    return  # still pending: counted at the shutdown's deadline
+            answer = post(self._session, self.endpoint, self._headers, body, timeout)
             verdict = answer.verdict
             if verdict is Verdict.SENT:
                 self._take_size = min(self._batch_size, self._take_size + 1)
@@ -316,20 +321,31 @@ class OtlpLogsSink:
                 return
             # Held here, still pending: if the wait outlasts a shutdown's deadline,
             # the records are counted there (timeout) and the wait ends at close.
-            self._wait(answer.retry_after or _backoff(attempt))
+            if not self._wait(answer.retry_after or _backoff(attempt)):
+                return
 
-    def _wait(self, seconds: float) -> None:
+    def _wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` before a retry; False (without waiting) if that would pass
+        the deadline of a flush exporting on its own thread."""
+        if self._give_up_at is not None and time.monotonic() + seconds > self._give_up_at:
+            return False
         with self._cond:
             self._cond.wait_for(lambda: self._closed, timeout=seconds)
+        return True
 
     def flush(self, timeout: float) -> None:
         """Export what is queued now, waiting at most ``timeout`` seconds; with 0, only
         ask the export thread to start at once (it keeps going after this returns)."""
         if self._thread is None:
-            # No export thread (none could start at exit): export on this thread.
+            # No export thread (none could start at exit): export on this thread,
+            # within the timeout.
             batch = self._take(wait=False)
             if batch:
-                self._export(batch)
+                self._give_up_at = time.monotonic() + max(0.0, timeout)
+                try:
+                    self._export(batch)
+                finally:
+                    self._give_up_at = None
             return
         with self._cond:
             self._flushing = True
