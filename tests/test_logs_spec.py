@@ -6,6 +6,7 @@ events and logs."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import string
@@ -477,3 +478,28 @@ def test_a_flush_exporting_on_its_own_thread_never_waits_past_its_timeout(
     assert sink.pending() == 1 and losses == []
     assert [r["status"] for r in capture_server.logs_requests] == [429]
     sink.close(0)
+
+
+def test_the_local_sink_shows_the_span_on_events_and_logs(run_python: RunPython) -> None:
+    proc = run_python(
+        """
+        import logging
+        from opentelemetry.sdk.trace import TracerProvider
+        from analyticskit import PostHogHandler
+        handler = PostHogHandler(event_level="WARNING", logs_level="INFO")
+        log = logging.getLogger("app")
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        with TracerProvider().get_tracer("t").start_as_current_span("s") as span:
+            log.warning("both")
+        print(f"{span.get_span_context().trace_id:032x}")
+        handler.analytics.shutdown(5)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    trace_id = proc.stdout.strip()
+    lines = [json.loads(x) for x in proc.stderr.splitlines() if x.startswith("{")]
+    [event] = [x for x in lines if "event" in x]
+    [entry] = [x for x in lines if x.get("lane") == "logs"]
+    assert event["properties"]["$trace_id"] == entry["trace_id"] == trace_id
+    assert len(entry["span_id"]) == 16

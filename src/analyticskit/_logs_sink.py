@@ -405,4 +405,9 @@ class LocalLogsSink(LocalSink):
             "body": message.body,
             "attributes": log_attributes(message),
             "resource": self._resource,
+            **(
+                {"trace_id": f"{message.trace[0]:032x}", "span_id": f"{message.trace[1]:016x}"}
+                if message.trace
+                else {}
+            ),
         }
