@@ -165,6 +165,7 @@ class PostHogHandler(logging.Handler):
         if given is not None and options.logs_level is not None:
             given.enable_logs(**(options.logs_resource or {}))
         super().__init__(options.level)
+        _noise.attach(self)  # an integration is on: frameworks' noise is not events
 
     @property
     def capture_exceptions(self) -> bool:
@@ -347,7 +348,6 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
             watch = RootWatch(handler, lambda h: isinstance(h, PostHogHandler))
             handler.analytics.delivery.add_ticker(watch.check)
             _installed = (handler, arguments, watch)
-        _noise.attach(handler)
         if root.level > number:
             root.setLevel(number)
     return handler
