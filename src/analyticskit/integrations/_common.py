@@ -18,7 +18,9 @@ def missing(package: str, module: str) -> str:
 def posthog_handlers() -> list[PostHogHandler]:
     """The `PostHogHandler`s attached to any logger now, root's first."""
     loggers: list[logging.Logger] = [logging.getLogger()]
-    loggers += [x for x in list(logging.root.manager.loggerDict.values()) if isinstance(x, logging.Logger)]
+    loggers += [
+        x for x in list(logging.root.manager.loggerDict.values()) if isinstance(x, logging.Logger)
+    ]
     found: list[PostHogHandler] = []
     for logger in loggers:
         found += [h for h in logger.handlers if isinstance(h, PostHogHandler) and h not in found]
