@@ -29,7 +29,7 @@ log = logging.getLogger("fastapi_app")
 
 def authenticated_user(scope: Any) -> str | None:
     """A stand-in for your authentication: ``Authorization: Bearer <user>``."""
-    headers = dict(scope.get("headers") or [])
+    headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
     scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     if scheme != "Bearer" or not token.strip():
         return None

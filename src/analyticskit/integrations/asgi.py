@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from posthog.integrations.asgi import PosthogASGIMiddleware
 
@@ -62,7 +62,7 @@ class AnalyticsMiddleware:
         # posthog's own middleware around the request: its context, not its exception
         # capture (give it a client of yours beside this one for $exception events).
         self._context: Any = PosthogASGIMiddleware(
-            self._request, capture_exceptions=False, capture_tracing_headers=capture_tracing_headers
+            cast(Any, self._request), capture_exceptions=False, capture_tracing_headers=capture_tracing_headers
         )
         turn_on()
 
