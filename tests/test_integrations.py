@@ -165,8 +165,8 @@ for _ in range(200):  # bounded: the worker looks every half second
     ("detach", "cause"),
     [
         (
-            'logging.config.dictConfig({"version": 1, "handlers": {"c": {"class": "logging.StreamHandler"}},'
-            ' "root": {"handlers": ["c"]}})',
+            'logging.config.dictConfig({"version": 1, "handlers":'
+            ' {"c": {"class": "logging.StreamHandler"}}, "root": {"handlers": ["c"]}})',
             "closed and removed, most likely by logging.config.dictConfig()",
         ),
         ("logging.basicConfig(force=True)", "basicConfig(force=True)"),
@@ -187,7 +187,8 @@ def test_a_detached_install_handler_is_reported_once(
 
 def test_a_dict_config_with_its_own_handler_is_not_reported(run_python: RunPython) -> None:
     detach = (
-        'logging.config.dictConfig({"version": 1, "disable_existing_loggers": False, "handlers": {"p": {"class": "analyticskit.PostHogHandler"}},'
+        'logging.config.dictConfig({"version": 1, "disable_existing_loggers": False,'
+        ' "handlers": {"p": {"class": "analyticskit.PostHogHandler"}},'
         ' "root": {"level": "INFO", "handlers": ["p"]}})'
     )
     code = _DETACHED.format(detach=detach).replace("for _ in range(200)", "for _ in range(30)")

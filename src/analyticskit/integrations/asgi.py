@@ -62,7 +62,9 @@ class AnalyticsMiddleware:
         # posthog's own middleware around the request: its context, not its exception
         # capture (give it a client of yours beside this one for $exception events).
         self._context: Any = PosthogASGIMiddleware(
-            cast(Any, self._request), capture_exceptions=False, capture_tracing_headers=capture_tracing_headers
+            cast(Any, self._request),
+            capture_exceptions=False,
+            capture_tracing_headers=capture_tracing_headers,
         )
         turn_on()
 
