@@ -19,7 +19,8 @@ import pytest
 import analyticskit
 from analyticskit import _noise
 from capture_server import CaptureServer
-from conftest import API_KEY, MakeHandler, RunPython
+from conftest import API_KEY
+from helpers import MakeHandler, RunPython
 
 # (logger, level, extra): records that are a framework's noise, never events.
 NOISE: list[tuple[str, int, dict[str, Any]]] = [
