@@ -87,6 +87,8 @@ def test_celery_prefork_worker_with_recycled_children(
     # The handler survived Celery's takeover of the root logger (else nothing arrives),
     # and the worker printed its ready line (so logging was set up the Celery way).
     assert "ready." in log
+    # setup() put the handler back right after the takeover: nothing reported it lost.
+    assert "attached by install()" not in log
 
     expected: Counter[EventKey] = Counter()
     for i in range(TASKS):
