@@ -198,3 +198,18 @@ def test_a_dict_config_with_its_own_handler_is_not_reported(run_python: RunPytho
     assert "attached by install()" not in proc.stderr
     events = [x for x in proc.stderr.splitlines() if x.startswith("{")]
     assert len(events) == 2  # "before" by install()'s handler, "after" by dictConfig's
+
+
+def test_success_keeps_its_name_whatever_level_25_is_called(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler()
+    logging.addLevelName(analyticskit.SUCCESS, "SUBWARNING")  # as billiard does
+    try:
+        log.log(analyticskit.SUCCESS, "invoice paid")
+    finally:
+        logging.addLevelName(analyticskit.SUCCESS, "SUCCESS")
+    assert handler.analytics.flush(5)
+    [event] = capture_server.wait_for(1)
+    assert event["event"] == "success_invoice_paid"
+    assert event["properties"]["level"] == "SUCCESS"
