@@ -39,7 +39,7 @@ def test_delivered_to_the_dev_server(
 ) -> None:
     with DevServer(port=0) as dev:
         status, line = _check(monkeypatch, capsys, dev.url)
-        [event] = dev.store.after()
+        [event] = dev.store.page("events")["events"]
     assert status == 0
     assert line.startswith(f"delivered: PostHog at {dev.url} accepted the test event")
     assert event["event"] == "info_analyticskit_check"
