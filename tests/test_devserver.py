@@ -74,9 +74,7 @@ JSON = {"Content-Type": "application/json"}  # what the posthog SDK sends
 
 
 def _post(server: DevServer, body: bytes, **headers: str) -> requests.Response:
-    return requests.post(
-        server.url + "/batch/", data=body, headers={**JSON, **headers}, timeout=5
-    )
+    return requests.post(server.url + "/batch/", data=body, headers={**JSON, **headers}, timeout=5)
 
 
 def _batch(*events: Any, api_key: Any = "phc_dev") -> bytes:

@@ -178,10 +178,7 @@ class DevStore:
 
     def _insert(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
         columns = _TABLES[kind].columns[1:]
-        sql = (
-            f"INSERT INTO {kind} ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' * len(columns))})"
-        )
+        sql = f"INSERT INTO {kind} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         with self._lock:
             for _ in range(8):  # each round frees a quarter of what is left
                 try:
@@ -254,7 +251,7 @@ class DevStore:
         items = [
             {
                 column: json.loads(value) if column in table.json_columns else value
-                for column, value in zip(table.columns, row)
+                for column, value in zip(table.columns, row, strict=True)
             }
             for row in rows
         ]

@@ -53,9 +53,7 @@ def _from_protobuf(raw: bytes) -> Any:
             ExportLogsServiceRequest,
         )
     except ImportError:
-        raise Rejected(
-            415, "validation_error", "protobuf_unavailable", PROTOBUF_HINT
-        ) from None
+        raise Rejected(415, "validation_error", "protobuf_unavailable", PROTOBUF_HINT) from None
     try:
         message = ExportLogsServiceRequest.FromString(raw)
     except Exception as error:  # protobuf's DecodeError
@@ -130,9 +128,7 @@ def _id(value: Any, hex_ids: bool) -> str:
 
 def _attributes(holder: dict[str, Any]) -> dict[str, Any]:
     pairs = _list(holder.get("attributes") or holder.get("values"), "attributes")
-    return {
-        str(_object(pair, "attribute").get("key")): _value(pair.get("value")) for pair in pairs
-    }
+    return {str(_object(pair, "attribute").get("key")): _value(pair.get("value")) for pair in pairs}
 
 
 def _value(value: Any) -> Any:
