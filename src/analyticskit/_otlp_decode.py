@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 from typing import Any, cast
 
@@ -48,17 +49,15 @@ def decode_logs(raw: bytes, content_type: str) -> list[dict[str, Any]]:
 
 def _from_protobuf(raw: bytes) -> Any:
     try:
-        from google.protobuf.json_format import MessageToDict
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-            ExportLogsServiceRequest,
-        )
+        json_format = importlib.import_module("google.protobuf.json_format")
+        service = importlib.import_module("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
     except ImportError:
         raise Rejected(415, "validation_error", "protobuf_unavailable", PROTOBUF_HINT) from None
     try:
-        message = ExportLogsServiceRequest.FromString(raw)
+        message = service.ExportLogsServiceRequest.FromString(raw)
     except Exception as error:  # protobuf's DecodeError
         raise invalid("invalid_payload", f"not an OTLP protobuf logs request: {error}") from error
-    return MessageToDict(message, use_integers_for_enums=True)
+    return json_format.MessageToDict(message, use_integers_for_enums=True)
 
 
 def _records(request: Any, *, hex_ids: bool) -> list[dict[str, Any]]:
@@ -101,7 +100,7 @@ def _list(value: Any, where: str) -> list[Any]:
         return []
     if not isinstance(value, list):
         raise invalid("invalid_payload", f"{where} is not a list")
-    return cast(list[Any], value)
+    return value
 
 
 def _int(value: Any, where: str) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-from . import _check, _devserver
+from . import _check, _devserver, _devstore
 from .config import ENV_API_KEY, ENV_HOST
 
 __all__ = ["main"]
@@ -72,10 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--max-db-mb",
         type=_megabytes,
-        default=_devserver.DEFAULT_MAX_DB_BYTES,
+        default=_devstore.DEFAULT_MAX_DB_BYTES,
         metavar="MB",
         help=f"size limit of the database, the oldest rows deleted at it"
-        f" ({_devserver.DEFAULT_MAX_DB_BYTES >> 20})",
+        f" ({_devstore.DEFAULT_MAX_DB_BYTES >> 20})",
     )
     dev.add_argument(
         "--allow-host",
