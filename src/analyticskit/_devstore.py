@@ -179,8 +179,9 @@ class DevStore:
     def _insert(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
         columns = _TABLES[kind].columns[1:]
         sql = f"INSERT INTO {kind} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        size = sum(len(str(value)) for row in rows for value in row)
         with self._lock:
-            for _ in range(8):  # each round frees a quarter of what is left
+            while size <= self.max_bytes // 2:
                 try:
                     with self._db:
                         self._db.executemany(sql, rows)
