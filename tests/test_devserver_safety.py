@@ -186,7 +186,7 @@ def test_only_the_sdks_content_types_are_accepted(
 def test_the_database_stays_under_its_limit(tmp_path: Any) -> None:
     path = str(tmp_path / "small.sqlite3")
     limit = 256 * 1024
-    big = {"event": "big", "distinct_id": "u", "properties": {"pad": "x" * 1000}}
+    big: dict[str, Any] = {"event": "big", "distinct_id": "u", "properties": {"pad": "x" * 1000}}
     sent = 0
     with DevServer(port=0, db=path, max_db_bytes=limit) as server:
         for i in range(40):
