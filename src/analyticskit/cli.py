@@ -1,5 +1,6 @@
 """The ``analyticskit`` command (also ``python -m analyticskit``): ``dev`` runs a local
-PostHog-compatible server with a live viewer; ``check`` sends one test event."""
+PostHog-compatible server with a live viewer; ``check`` sends one test event (and,
+with ``--logs``, one test log)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Read the configuration as the library does"
         f" ({ENV_API_KEY} or POSTHOG_PROJECT_API_KEY, {ENV_HOST}), send one test event,"
         " and say what happened: delivered, wrong key, wrong host, unreachable or timed"
-        " out. Exit status 0 only when delivered. The key is never printed.",
+        " out; with --logs, also send one test log and say whether PostHog Logs accepted"
+        " it. Exit status 0 only when delivered. The key is never printed.",
     )
     check.add_argument("--host", help=f"PostHog host (default: {ENV_HOST}, else PostHog US)")
     check.add_argument(
@@ -99,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_timeout,
         default=_check.DEFAULT_TIMEOUT,
         help=f"seconds to wait for an answer ({_check.DEFAULT_TIMEOUT:g})",
+    )
+    check.add_argument(
+        "--logs",
+        action="store_true",
+        help="also send one test log to PostHog Logs (<host>/i/v1/logs), as the logs lane"
+        " (PostHogHandler(logs_level=...)) does, and say whether logs are accepted",
     )
     return parser
 
@@ -108,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args.host, args.port, args.db, args.max_db_mb, args.allow_host)
-    outcome = _check.run_check(host=args.host, timeout=args.timeout)
+    outcome = _check.run_check(host=args.host, timeout=args.timeout, logs=args.logs)
     print(outcome.message, flush=True)
     return 0 if outcome.delivered else 1
 
