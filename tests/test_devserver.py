@@ -67,7 +67,8 @@ def test_viewer_page_is_served(dev: DevServer) -> None:
     answer = requests.get(dev.url + "/", timeout=5)
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/html")
-    assert "/api/events" in answer.text and "textContent" in answer.text
+    assert "/api/" in answer.text and "textContent" in answer.text and "tab-logs" in answer.text
+    assert answer.headers["X-Frame-Options"] == "DENY"
 
 
 JSON = {"Content-Type": "application/json"}  # what the posthog SDK sends
