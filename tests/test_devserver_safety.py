@@ -230,6 +230,25 @@ def test_connections_are_bounded_and_idle_ones_time_out(
     monkeypatch.setattr(_devserver._Handler, "timeout", 0.2)
     with socket.create_connection(address, timeout=10) as silent:
         assert silent.recv(1) == b""  # the server hung up on a client that said nothing
+    monkeypatch.setattr(_devserver._Handler, "timeout", 5)
+    monkeypatch.setattr(_devserver._Handler, "deadline", 0.5)
+    with socket.create_connection(address, timeout=10) as trickle:
+        trickle.sendall(b"POST /batch/ HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        cut_off = False
+        for _ in range(200):  # a byte every 0.05 s, never silent for the timeout
+            try:
+                trickle.sendall(b"a")
+            except OSError:
+                cut_off = True
+                break
+            trickle.settimeout(0.05)
+            try:
+                if trickle.recv(1) == b"":
+                    cut_off = True
+                    break
+            except TimeoutError:
+                pass
+        assert cut_off  # cut off at the deadline however it trickles
 
 
 def test_a_burst_larger_than_a_page_is_all_there(dev: DevServer) -> None:

@@ -17,8 +17,9 @@ Safe to leave running: it answers only requests whose ``Host`` is an IP address,
 ``Origin``, when sent, is the server's own, and POSTs only in the content types the
 SDKs send (a web page cannot send them without a preflight, which is refused);
 bodies are read with bounded lines and inflated in a bounded stream against the
-same cap as the raw body; connections time out; at most `MAX_CONNECTIONS` are
-served at once (503 past it); the database stays under its size limit.
+same cap as the raw body; connections time out when silent and are cut off at a
+deadline; at most `MAX_CONNECTIONS` are served at once (503 past it); the
+database stays under its size limit.
 Every request is answered; none can stop the server.
 """
 
@@ -28,6 +29,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -59,6 +61,8 @@ LOGS_PATH = "/i/v1/logs"
 MAX_CONNECTIONS = 32
 #: Seconds a connection may stay silent before it is closed.
 CONNECTION_TIMEOUT = 10.0
+#: Seconds a connection may last in all (a client trickling bytes is cut off).
+CONNECTION_DEADLINE = 60.0
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -99,6 +103,21 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "analyticskit-dev/1.0"
     protocol_version = "HTTP/1.0"
     timeout = CONNECTION_TIMEOUT
+    deadline = CONNECTION_DEADLINE
+
+    def setup(self) -> None:
+        super().setup()
+        self._hang_up = threading.Timer(self.deadline, self._cut_off)
+        self._hang_up.daemon = True
+        self._hang_up.start()
+
+    def finish(self) -> None:
+        self._hang_up.cancel()
+        super().finish()
+
+    def _cut_off(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
