@@ -120,12 +120,20 @@ def test_otlp_json_gzip_or_not_is_stored_with_its_ids(dev: DevServer) -> None:
     assert _post_json(dev, body).status_code == 200
     answer = _post_json(dev, gzip.compress(body), **{"Content-Encoding": "gzip"})
     assert (answer.status_code, answer.json()) == (200, {})
+    for path in ("/otlp/v1/logs", "/v1/logs"):  # the onboarding's path, OTLP's own
+        answer = requests.post(
+            dev.url + path,
+            data=body,
+            headers={"Content-Type": "application/json", **BEARER},
+            timeout=5,
+        )
+        assert answer.status_code == 200
     log = _page(dev)["logs"][0]
     assert (log["trace_id"], log["span_id"]) == (TRACE, SPAN)
     assert log["attributes"] == {"http.status": "503", "tags": ["a"], "posthogDistinctId": "u1"}
     assert log["timestamp"] == "2025-12-04T00:00:00+00:00"
     assert (log["service"], log["scope"], log["distinct_id"]) == ("api", "shop", "u1")
-    assert _page(dev)["total"] == 2
+    assert _page(dev)["total"] == 4
 
 
 def test_protobuf_without_opentelemetry_proto_gets_415_and_the_hint(

@@ -15,6 +15,8 @@ server (`analyticskit dev`) and the test suite's capture server.
   lacks a non-empty ``event`` name or ``distinct_id``, has a distinct id over
   200 characters, a ``uuid`` that is not a UUID, a ``timestamp`` that is not
   ISO-8601, or non-object ``properties``. A batch is accepted or rejected whole.
+* Reading is bounded: every line of a chunked body (`MAX_LINE`), and a gzip body
+  is inflated in a bounded stream (`gunzip`) against the cap given for the raw one.
 """
 
 from __future__ import annotations

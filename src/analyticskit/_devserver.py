@@ -4,8 +4,9 @@ logs endpoint, keeps events and logs in SQLite (`_devstore`), and serves a live 
 Routes:
 
 * ``POST /batch/`` and its aliases (events, gzip or not, checked by
-  `_capture_contract`), ``POST /i/v1/logs`` (OTLP/HTTP logs, JSON or protobuf,
-  gzip or not, `_otlp_decode`; protobuf needs the ``logs`` extra, else 415).
+  `_capture_contract`), ``POST /i/v1/logs`` (also ``/otlp/v1/logs`` and
+  ``/v1/logs``: OTLP/HTTP logs, JSON or protobuf, gzip or not, `_otlp_decode`;
+  protobuf needs the ``logs`` extra, else 415).
 * ``GET /`` (the viewer, `_viewer.html`); ``GET /api/events`` and ``GET /api/logs``
   (pages of rows, newest first: ``after=ID`` pages forward, ``before=ID`` back,
   ``limit`` up to 1000, and filters: ``event``, ``distinct_id``, ``q`` for
@@ -48,6 +49,7 @@ from ._capture_contract import (
     read_body,
 )
 from ._devstore import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
+from ._logs_sink import LOGS_PATH
 from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
 
 DEFAULT_HOST = "127.0.0.1"
@@ -56,7 +58,9 @@ DEFAULT_PORT = 8000
 MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Largest logs request body, raw or inflated (PostHog Logs answers 413 past it).
 MAX_LOGS_BODY_BYTES = 2 * 1024 * 1024
-LOGS_PATH = "/i/v1/logs"
+#: PostHog Logs' path, the one PostHog's onboarding shows, and OTLP's standard one
+#: (a Collector's, or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` pointed here).
+LOGS_PATHS = frozenset({LOGS_PATH, "/otlp/v1/logs", "/v1/logs"})
 #: Connections served at once; more are answered 503 at once.
 MAX_CONNECTIONS = 32
 #: Seconds a connection may stay silent before it is closed.
@@ -165,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refused():
             return
         path = urlsplit(self.path).path
-        logs = path == LOGS_PATH
+        logs = path in LOGS_PATHS
         if not logs and path not in CAPTURE_PATHS:
             self._not_found(path)
             return
