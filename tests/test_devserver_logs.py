@@ -134,6 +134,14 @@ def test_otlp_json_gzip_or_not_is_stored_with_its_ids(dev: DevServer) -> None:
     assert log["timestamp"] == "2025-12-04T00:00:00+00:00"
     assert (log["service"], log["scope"], log["distinct_id"]) == ("api", "shop", "u1")
     assert _page(dev)["total"] == 4
+    structured = _record("", 9, "INFO")
+    structured["body"] = {"kvlistValue": {"values": [{"key": "n", "value": {"intValue": "2"}}]}}
+    bare = _record("", 5, "DEBUG")
+    del bare["body"], bare["traceId"], bare["spanId"]
+    assert _post_json(dev, _otlp_json("api", structured, bare)).status_code == 200
+    newest, older = _page(dev, limit=2)["logs"]
+    assert (older["body"], newest["body"]) == ('{"n": "2"}', "")
+    assert (newest["trace_id"], newest["span_id"]) == ("", "")
 
 
 def test_protobuf_without_opentelemetry_proto_gets_415_and_the_hint(

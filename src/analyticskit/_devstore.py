@@ -166,7 +166,7 @@ class DevStore:
                     log["severity_number"],
                     str(log["resource"].get("service.name") or ""),
                     None if distinct_id is None else str(distinct_id),
-                    body if isinstance(body, str) else json.dumps(body, ensure_ascii=False),
+                    _text(body),
                     log["trace_id"],
                     log["span_id"],
                     log["scope"],
@@ -311,6 +311,13 @@ def severity_floor(text: str) -> int:
     if name.isdigit() and 1 <= int(name) <= 24:
         return int(name)
     raise ValueError(f"severity must be one of {', '.join(SEVERITIES)} or 1 to 24, got {text!r}")
+
+
+def _text(body: Any) -> str:
+    """A log's body as text: a string as is, another value as JSON, none as ``""``."""
+    if body is None or isinstance(body, str):
+        return body or ""
+    return json.dumps(body, ensure_ascii=False)
 
 
 def _sql(where: list[str]) -> str:
