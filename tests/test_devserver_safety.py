@@ -154,6 +154,12 @@ def test_other_pages_cannot_read_or_write(dev: DevServer) -> None:
         dev.url + "/batch/", data=_batch(GOOD), headers={**JSON, **evil}, timeout=5
     )
     assert post.status_code == 403
+    preflight = requests.options(
+        dev.url + "/batch/",
+        headers={**evil, "Access-Control-Request-Method": "POST"},
+        timeout=5,
+    )
+    assert not preflight.ok and "Access-Control-Allow-Origin" not in preflight.headers
     own = {"Origin": dev.url}  # the viewer's own requests
     assert requests.get(dev.url + "/api/events", headers=own, timeout=5).status_code == 200
     assert requests.delete(dev.url + "/api/events", headers=own, timeout=5).status_code == 200
