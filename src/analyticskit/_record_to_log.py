@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ._levels import level_name
 from ._message import Message
 from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
@@ -161,6 +162,6 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         before_send=event.before_send,
         trace=event.trace,
         body=_text(snap.message),
-        severity_text=attrs["levelname"],
+        severity_text=level_name(levelno, attrs["levelname"]),
         severity_number=severity_number(levelno),
     )
