@@ -167,6 +167,26 @@ def test_exception_messages_and_source_lines_are_scrubbed(
         _secret_free(event, "s3cr3tV")
 
 
+def test_a_recursion_error_keeps_all_its_frames_in_error_tracking(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(capture_exceptions=True)
+
+    def recurse(n: int) -> int:
+        return recurse(n + 1)
+
+    try:
+        recurse(0)
+    except RecursionError:
+        log.exception("too deep")
+
+    events = deliver(handler, capture_server, 2)
+    exception = next(e for e in events if e["event"] == "$exception")
+    frames = exception["properties"]["$exception_list"][0]["stacktrace"]["frames"]
+    assert len(frames) > 900
+    assert all(isinstance(frame, dict) for frame in frames)
+
+
 def test_the_logs_lane_is_scrubbed_by_the_same_rules(
     make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:

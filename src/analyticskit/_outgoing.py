@@ -48,6 +48,9 @@ CYCLE = "[cycle]"
 """What a container becomes where it contains itself (at any depth)."""
 
 _MAX_DEPTH = 20
+# The SDK's $exception, bounded by the SDK itself (a RecursionError's 1,000 frames
+# are about 10,000 values): its frames are never cut by the walk's budget.
+_SDK_EVENT_NODES = 200_000
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
@@ -67,13 +70,15 @@ class _Walk:
     """One pass over the properties with one cap on string lengths, one budget of
     values and characters, and the containers on the current path (cycles)."""
 
-    def __init__(self, scrubber: Scrubber | None, string_cap: int) -> None:
+    def __init__(
+        self, scrubber: Scrubber | None, string_cap: int, nodes: int = MAX_WALK_NODES
+    ) -> None:
         self.scrubber = scrubber
         self.cap = string_cap
         self.cut = 0  # characters cut
         self.size = 0  # estimated JSON bytes (an upper bound)
         self.longest = 0  # the longest string seen (before cutting)
-        self.nodes = MAX_WALK_NODES  # values left to visit
+        self.nodes = nodes  # values left to visit
         self.chars = MAX_WALK_CHARS  # string characters left to read
         self.over = 0  # values replaced by a marker: cycles, nesting, the budget
         self.errors = 0  # a user's object raised while read
@@ -402,7 +407,7 @@ def scrub_sdk_event(scrubber: Scrubber) -> Callable[[dict[str, Any]], dict[str, 
 
     def scrub(event: dict[str, Any]) -> dict[str, Any]:
         if event.get("event") == "$exception" and isinstance(event.get("properties"), dict):
-            walk = _Walk(scrubber, MAX_STRING_CHARS)
+            walk = _Walk(scrubber, MAX_STRING_CHARS, _SDK_EVENT_NODES)
             event["properties"] = walk.properties(event["properties"])
         return event
 
