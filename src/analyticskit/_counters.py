@@ -21,7 +21,7 @@ from typing import Generic, Literal, TypeVar
 from .stats import DROP_REASONS, DropReason, Stats
 
 Item = TypeVar("Item")
-SinkLoss = Literal["failed", "rejected"]
+SinkLoss = Literal["failed", "rejected", "too_large"]
 
 
 class Counters(Generic[Item]):
@@ -36,6 +36,7 @@ class Counters(Generic[Item]):
         self._cleared = 0  # left in the buffer at shutdown
         self._failed = 0  # the sink gave up on them after its retries
         self._rejected = 0  # PostHog refused them (4xx)
+        self._too_large = 0  # the sink found them over PostHog's size limit
         self._dropped: dict[DropReason, int] = dict.fromkeys(DROP_REASONS, 0)
         self._final: Stats | None = None
         self._late: dict[DropReason, int] = {}  # refused after the freeze
@@ -74,6 +75,15 @@ class Counters(Generic[Item]):
             self._handed += events
             self._in_hand = 0
 
+    def may_hand_over(self) -> bool:
+        """Whether the item in hand may go to the sink: not once the counts are frozen
+        (it was counted then, the worker being in the application's code)."""
+        with self._lock:
+            if self._final is None:
+                return True
+            self._in_hand = 0
+            return False
+
     def lost(self, reason: DropReason) -> None:
         """The item in hand was dropped (not built, or refused by the sink)."""
         with self._lock:
@@ -83,18 +93,27 @@ class Counters(Generic[Item]):
 
     def sink_lost(self, kind: SinkLoss, count: int) -> None:
         """``count`` events the sink had taken were finally not delivered: ``failed``
-        (after its retries) or ``rejected`` (PostHog answered 4xx). Called by the sink."""
+        (after its retries), ``rejected`` (PostHog answered 4xx) or ``too_large``
+        (over PostHog's size limit, never sent). Called by the sink."""
         with self._lock:
             if self._final is not None:
                 return  # counted at the freeze: as timeout if still pending then
             if kind == "rejected":
                 self._rejected += count
+            elif kind == "too_large":
+                self._too_large += count
             else:
                 self._failed += count
 
-    def freeze(self, buffer: deque[Item], sink_pending: Callable[[], int]) -> tuple[Stats, int]:
-        """At the shutdown deadline: what is still buffered, in hand or in the sink is
-        dropped (timeout), and the counts stop changing. Returns them and that loss."""
+    def freeze(
+        self,
+        buffer: deque[Item],
+        sink_pending: Callable[[], int],
+        in_hand_reason: DropReason = "timeout",
+    ) -> tuple[Stats, int]:
+        """At the shutdown deadline: what is still buffered or in the sink is dropped
+        (timeout), the item in hand for ``in_hand_reason``, and the counts stop
+        changing. Returns them and that loss."""
         with self._lock:
             if self._final is not None:
                 return self._final, 0
@@ -103,7 +122,8 @@ class Counters(Generic[Item]):
             buffer.clear()
             self._cleared += cleared
             lost = cleared + self._in_hand + pending_in_sink
-            self._dropped["timeout"] += lost
+            self._dropped["timeout"] += cleared + pending_in_sink
+            self._dropped[in_hand_reason] += self._in_hand
             final = self._stats(0, pending_in_sink, pending=0)
             self._final = final
             return final, lost
@@ -112,8 +132,8 @@ class Counters(Generic[Item]):
 
     @property
     def sink_losses(self) -> int:
-        """Events the sink failed or that were rejected, so far."""
-        return self._failed + self._rejected
+        """Events the sink failed, or that were rejected or too large, so far."""
+        return self._failed + self._rejected + self._too_large
 
     def dropped_for(self, reasons: tuple[DropReason, ...]) -> dict[DropReason, int]:
         """The counts of ``reasons`` so far."""
@@ -149,13 +169,14 @@ class Counters(Generic[Item]):
         )
 
     def _stats(self, buffered: int, sink_pending: int, pending: int) -> Stats:
-        failed, rejected = self._failed, self._rejected
+        failed, rejected, too_large = self._failed, self._rejected, self._too_large
         dropped = dict(self._dropped)
         dropped["rejected"] = rejected
+        dropped["too_large"] += too_large
         queued = self._taken + self._cleared + buffered
         # The sink's counts are read apart from ours: an event it has just taken may
         # be in its pending count and in our hands at once. Keep the sum exact.
-        sent = self._handed - failed - rejected - sink_pending
+        sent = self._handed - failed - rejected - too_large - sink_pending
         if sent < 0:
             pending += sent
             sent = 0

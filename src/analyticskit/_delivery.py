@@ -96,6 +96,11 @@ class Delivery:
         self._report_lock = threading.Lock()
         self._reported: dict[DropReason, int] = dict.fromkeys(_HELD_BACK, 0)
         self._reported_at: float | None = None
+        # What the worker runs now that may be the application's code (a formatter,
+        # a before_send, a Sink's send), and since when: named when a deadline
+        # passes with the worker still in it.
+        self._doing: str | None = None
+        self._doing_since = 0.0
 
     # -- the caller's side: cheap, never blocks, never raises ----------------
 
@@ -139,8 +144,10 @@ class Delivery:
         summaries of held-back records)."""
         self._tickers.append(weakref.WeakMethod(due))
 
-    def _tick(self, everything: bool) -> int:
-        """Queue the front-ends' summaries that are due; how many."""
+    def _tick(self, everything: bool, deadline: float | None = None) -> int:
+        """Queue the front-ends' summaries that are due; how many. With a ``deadline``
+        (flush and shutdown, on the caller's thread), none past it: the worker may
+        hold the fork guard for as long as the application's code it runs takes."""
         self._report_held_back()
         queued = 0
         for ref in list(self._tickers):
@@ -148,12 +155,17 @@ class Delivery:
             if due is None:
                 self._tickers.remove(ref)
                 continue
+            wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            # The fork guard: a front-end's tables have locks.
+            if not self._busy.acquire(timeout=wait):
+                return queued
             try:
-                with self._busy:  # the fork guard: a front-end's tables have locks
-                    items = due(everything)
+                items = due(everything)
             except Exception as error:
                 _diagnostics.report_once("ticker", f"a front-end's summaries failed: {error!r}")
                 continue
+            finally:
+                self._busy.release()
             for item in items:
                 queued += self.submit(item)
         return queued
@@ -251,17 +263,26 @@ class Delivery:
                 built = 0
                 time.sleep(0)
 
+    def _enter(self, doing: str) -> None:
+        """The worker enters a step that may run the application's code."""
+        self._doing_since = time.monotonic()
+        self._doing = doing
+
     def _hand_over(self, item: Snapshot) -> bool:
         """Build ``item``'s event and hand it to the sink; False if it was held back."""
         try:
+            self._enter("the build of an event (a formatter, a value's __str__)")
             message = item.to_message()
             if isinstance(message, str):  # held back by a front-end's volume caps
                 self.counters.lost(message)
                 return False
-            prepared = self.outgoing.prepare(message)
+            prepared = self.outgoing.prepare(message, self._enter)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
                 return True
+            self._enter(f"a Sink.send (to {self.sink.description})")
+            if not self.counters.may_hand_over():
+                return True  # a shutdown's deadline passed meanwhile: counted there
             events = self.sink.send(prepared)
         except Exception as error:
             self.counters.lost("invalid")
@@ -270,11 +291,20 @@ class Delivery:
                 f"an event could not be built or handed over and was dropped: {error!r}",
             )
             return True
+        finally:
+            self._doing = None
         if events > 0:
             self.counters.handed(events)
         else:
             self.counters.lost("after_shutdown" if not self._open else "buffer_full")
         return True
+
+    def _stuck(self) -> str | None:
+        """What application code the worker is in and for how long, if it is in any."""
+        doing = self._doing
+        if doing is None:
+            return None
+        return f"{doing} has been running for {time.monotonic() - self._doing_since:.1f} s"
 
     def _wait_drained(self, deadline: float) -> bool:
         """Wait until the worker has handed everything to the sink, or the deadline."""
@@ -325,9 +355,16 @@ class Delivery:
         # The worker decides what the volume caps hold back as it drains; then the
         # summaries of every window, and their delivery.
         self._wait_drained(deadline)
-        self._tick(True)
+        self._tick(True, deadline)
         drained = self._wait_drained(deadline)
         self.sink.flush(max(0.0, deadline - time.monotonic()))
+        stuck = None if drained else self._stuck()
+        if stuck is not None:
+            _diagnostics.report_once(
+                "flush-stuck",
+                f"flush({timeout:g}) returned at its deadline with {self.noun} still queued:"
+                f" {stuck}. Reported once.",
+            )
         return (
             drained
             and self.counters.in_hand == 0
@@ -343,7 +380,7 @@ class Delivery:
         for lane in (self, *self.companions):
             if lane._open:  # the front-ends' last summaries, once the worker has drained
                 lane._wait_drained(deadline)
-                lane._tick(True)
+                lane._tick(True, deadline)
         lanes = [lane for lane in (self, *self.companions) if lane._close()]
         for lane in lanes:  # their workers drain at the same time
             lane._wait_drained(deadline)
@@ -352,7 +389,7 @@ class Delivery:
         for lane in lanes:  # ...while this lane's sink flushes (the SDK's flush blocks)
             lane.sink.flush(max(0.0, deadline - time.monotonic()))
         for lane in lanes:
-            lane._freeze(timeout)
+            lane._freeze(timeout, deadline)
         for lane in lanes:
             # Closed after the freeze: what a sink's shutdown does after the
             # deadline (a late failure, a late success) no longer changes the counts.
@@ -370,14 +407,26 @@ class Delivery:
             _lifecycle.untrack(self._exit_hook)
         return True
 
-    def _freeze(self, timeout: float) -> None:
+    def _freeze(self, timeout: float, deadline: float) -> None:
         self._stopping = True
         self._wake.set()
-        _, lost = self.counters.freeze(self._buffer, self.sink.pending)
+        # A hand-over under way ends first (within the deadline), so that its event is
+        # counted as what happened to it; one stuck in the application's code is
+        # counted as such, and never handed over afterwards (`may_hand_over`).
+        held = self._busy.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = None if held or not self.counters.in_hand else self._stuck()
+        try:
+            _, lost = self.counters.freeze(
+                self._buffer, self.sink.pending, "timeout" if stuck is None else "in_user_code"
+            )
+        finally:
+            if held:
+                self._busy.release()
         if lost:
             _diagnostics.report(
                 f"{lost} {self.noun} not delivered to {self.sink.description}"
                 f" within the {timeout:g}s shutdown deadline; counted as dropped (timeout)."
+                + ("" if stuck is None else f" {stuck}: its event is counted as in_user_code.")
             )
 
     def stats(self) -> Stats:
