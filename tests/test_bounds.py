@@ -1,0 +1,271 @@
+"""Deadlines and bounds that hold whatever the application's code and data do: a slow
+``before_send`` or ``Sink.send``, an id PostHog would refuse, a deep traceback, large
+values with PostHog down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import posthog
+import pytest
+
+import analyticskit
+from analyticskit import Message, Stats
+from capture_server import CaptureServer
+from conftest import API_KEY
+from helpers import MakeAnalytics, MakeHandler, RunPython
+
+HOOK_SECONDS = 15.0
+
+
+def _balanced(stats: Stats) -> bool:
+    return stats.emitted == stats.sent + stats.failed + stats.pending + stats.dropped_total
+
+
+@pytest.fixture
+def release_hooks() -> Iterator[threading.Event]:
+    """Set at teardown: the slow hooks of a test then return at once."""
+    released = threading.Event()
+    yield released
+    released.set()
+
+
+class _SlowSink:
+    """A `Sink` whose ``send`` takes `HOOK_SECONDS` (or until released)."""
+
+    description = "a slow sink"
+
+    def __init__(self, released: threading.Event) -> None:
+        self.released = released
+        self.sent: list[Message] = []
+
+    def attach(self, report: Callable[[str, int], None]) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        pass
+
+    def send(self, message: Message) -> int:
+        self.released.wait(HOOK_SECONDS)
+        self.sent.append(message)
+        return 1
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+# -- every deadline holds whatever user code does --------------------------------------
+
+
+@pytest.mark.parametrize("where", ["before_send", "sink"])
+def test_flush_and_shutdown_return_with_the_worker_in_user_code(
+    make_analytics: MakeAnalytics,
+    release_hooks: threading.Event,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    def slow_before_send(event: dict[str, Any]) -> dict[str, Any]:
+        release_hooks.wait(HOOK_SECONDS)
+        return event
+
+    if where == "sink":
+        analytics = analyticskit.Analytics(sink=_SlowSink(release_hooks))
+    else:
+        analytics = make_analytics(before_send=slow_before_send)
+    for i in range(5):
+        analytics.capture_event({"eventType": "info", "id": "slow_user_code"}, properties={"i": i})
+    assert analytics.flush(2) is False
+    during = analytics.stats()
+    assert during.pending == 5 and during.sent == 0 and _balanced(during), during
+    final = analytics.shutdown(3)
+    # The event in the hook is counted as such; the 4 behind it as timeout.
+    assert final.dropped["in_user_code"] == 1, final
+    assert final.dropped["timeout"] == 4, final
+    assert final.sent == 0 and final.pending == 0 and _balanced(final), final
+    err = capsys.readouterr().err
+    named = "a before_send has been running for" if where == "before_send" else "a Sink.send"
+    assert named in err, err
+    # Once released, the hook's event is not handed over after the deadline.
+    release_hooks.set()
+    assert analytics.stats() == final
+
+
+_SLOW_SCRIPT = """
+import json, logging, time
+import analyticskit
+
+def slow(event):
+    time.sleep({seconds})
+    return event
+
+class SlowSink:
+    description = "a slow sink"
+    def attach(self, report): pass
+    def warm_up(self): pass
+    def send(self, message):
+        time.sleep({seconds})
+        return 1
+    def pending(self): return 0
+    def flush(self, timeout): pass
+    def close(self, timeout): pass
+
+where = {where!r}
+if where == "sink":
+    analytics = analyticskit.configure(sink=SlowSink(), shutdown_timeout=3)
+else:
+    analytics = analyticskit.configure(
+        api_key={key!r}, host={host!r}, before_send=slow, shutdown_timeout=3
+    )
+# A handler with de-duplication on (the default) registers the summaries' ticker.
+handler = analyticskit.install("INFO")
+log = logging.getLogger("slow")
+for i in range(3):
+    log.info("record %d", i)
+print(json.dumps({{"flushed": analytics.flush(2)}}), flush=True)
+final = analytics.shutdown(3)
+print(json.dumps({{"dropped": final.dropped, "emitted": final.emitted,
+                  "sent": final.sent, "pending": final.pending}}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["before_send", "sink"])
+def test_flush_and_shutdown_keep_their_deadline_in_a_fresh_interpreter(
+    capture_server: CaptureServer, run_python: RunPython, where: str
+) -> None:
+    # 2 s + 3 s of deadlines, an outer bound well under the hook's 15 s: the run
+    # ends only if neither call waited for the hook.
+    code = _SLOW_SCRIPT.format(
+        seconds=HOOK_SECONDS, where=where, key=API_KEY, host=capture_server.url
+    )
+    result = run_python(code, timeout=12)
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0]) == {"flushed": False}, result.stderr
+    final = json.loads(lines[1])
+    assert final["emitted"] == 3 and final["pending"] == 0
+    assert final["dropped"]["in_user_code"] == 1 and final["dropped"]["timeout"] == 2
+    assert "has been running for" in result.stderr
+
+
+def test_sigterm_stop_keeps_its_deadline_with_a_slow_before_send(
+    capture_server: CaptureServer,
+) -> None:
+    code = f"""
+    import time
+    import analyticskit
+
+    def slow(event):
+        time.sleep({HOOK_SECONDS})
+        return event
+
+    analyticskit.configure(api_key={API_KEY!r}, host={capture_server.url!r},
+                           before_send=slow, shutdown_timeout=3)
+    analyticskit.shutdown_on_sigterm()
+    for i in range(3):
+        analyticskit.capture_event({{"eventType": "info", "id": "before_sigterm"}})
+    time.sleep(0.5)  # the worker is in the hook now
+    print("READY", flush=True)
+    time.sleep(60)
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTHOG_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "READY"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)  # 3 s of deadline, well under the hook's 15
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM, err
+    assert "a before_send has been running for" in err, err
+    assert "counted as in_user_code" in err, err
+
+
+# -- the final distinct id ---------------------------------------------------------------
+
+
+def test_an_id_posthog_refuses_never_costs_the_batch(
+    capture_server: CaptureServer,
+    make_handler: MakeHandler,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def bad_ids(event: dict[str, Any]) -> dict[str, Any]:
+        bad = event["properties"].get("bad")
+        if bad is not None:
+            event["distinct_id"] = {"long": "b" * 300, "blank": "  ", "int": 42}[bad]
+        return event
+
+    handler, log = make_handler(before_send=bad_ids)
+    with posthog.new_context(fresh=True, capture_exceptions=False):
+        posthog.identify_context("c" * 300)  # as posthog's middleware takes it from a header
+        log.info("from a long context id", extra={"marker": "context"})
+    for bad in ("long", "blank", "int"):
+        log.info("from before_send", extra={"marker": bad, "bad": bad})
+    for i in range(20):
+        log.info("good", extra={"marker": i, "uid": f"user_{i}"})
+    handler.flush(timeout=5)
+    events = capture_server.wait_for(24)
+    assert len(events) == 24
+    by_marker = {e["properties"]["marker"]: e for e in events}
+    assert {by_marker[i]["distinct_id"] for i in range(20)} == {f"user_{i}" for i in range(20)}
+    for marker in ("context", "long", "blank", "int"):
+        assert by_marker[marker]["properties"]["$process_person_profile"] is False
+    final = handler.stats()
+    assert final.sent == 24 and final.dropped["rejected"] == 0, final
+    assert capsys.readouterr().err.count("final distinct id was refused") == 1
+
+
+# -- the total of every event ------------------------------------------------------------
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise RuntimeError("at the bottom")
+    _recurse(depth - 1)
+
+
+def test_a_4000_frame_traceback_is_cut_to_fit_and_counted_as_sent_only_if_received(
+    capture_server: CaptureServer, make_handler: MakeHandler
+) -> None:
+    handler, log = make_handler(capture_exceptions=True)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 5_000)
+    try:
+        try:
+            _recurse(4_000)
+        except RuntimeError:
+            log.exception("deep", extra={"marker": "deep"})
+    finally:
+        sys.setrecursionlimit(limit)
+    handler.flush(timeout=10)
+    events = capture_server.wait_for(2)
+    final = handler.stats()
+    assert final.sent == len(capture_server.events) == 2, final
+    (exception,) = [e for e in events if e["event"] == "$exception"]
+    assert len(json.dumps(exception)) < 1_000_000
+    frames = exception["properties"]["$exception_list"][0]["stacktrace"]["frames"]
+    markers = [f for f in frames if f["filename"] == "[analyticskit]"]
+    assert len(markers) == 1 and "frames cut" in markers[0]["function"]
+    # The outermost frame (this test) and the innermost (the raise) are kept.
+    assert frames[0]["function"].startswith("test_a_4000_frame_traceback")
+    assert frames[-1]["function"] == "_recurse" and "raise" in frames[-1]["context_line"]
