@@ -1,14 +1,16 @@
 """Where events are delivered: a bounded buffer and one worker thread per sink.
 
 The caller's thread only appends a `Snapshot` to the buffer. The worker turns
-it into a `Message` and hands it to the sink (the posthog SDK's own queue). One
-limit, ``max_queued``, covers what waits here and in the SDK together. Every
+it into a `Message` and hands it to the sink (the posthog SDK's own queue). Two
+limits, ``max_queued`` events and ``max_queued_bytes`` (each snapshot's estimated
+size), cover what waits here and in the SDK together. Every
 event's fate is counted by `Counters`; forks, exits and signals are handled by
 `_lifecycle`.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -17,9 +19,10 @@ from collections.abc import Callable
 
 from . import _diagnostics, _guard, _lifecycle
 from ._counters import Counters
+from ._held import SNAPSHOT_BYTES
 from ._message import Snapshot
 from ._outgoing import Outgoing
-from .config import DEFAULT_SHUTDOWN_TIMEOUT
+from .config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
 from .sinks import Sink
 from .stats import DropReason, Stats
 
@@ -57,11 +60,14 @@ class Delivery:
         exit_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         outgoing: Outgoing | None = None,
         track: bool = True,
+        max_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         self.sink = sink
         #: Scrubbing, size caps and before_send, on the worker, for every event.
         self.outgoing = outgoing or Outgoing(None, None)
         self.max_queued = max_queued
+        self.max_bytes = max_bytes
+        self._sending = f"a Sink.send (to {sink.description})"
         #: The deadline of the shutdown that interpreter exit, a pool child's end
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
@@ -79,6 +85,14 @@ class Delivery:
 
     def _reset(self) -> None:
         self._buffer: deque[Snapshot] = deque()
+        # The estimated bytes of what is buffered or in the sink: callers add, the
+        # worker subtracts (each ``+=`` runs between the interpreter's thread
+        # switches, which happen at calls and jumps only). ``_sizes`` are those of the
+        # buffered snapshots (appended before them), ``_sink_sizes`` those of the
+        # events in the sink (oldest first, as the SDK's queue sends them).
+        self._held_bytes = 0
+        self._sizes: deque[int] = deque()
+        self._sink_sizes: deque[int] = deque()
         self.counters: Counters[Snapshot] = Counters()
         self.sink.attach(self.counters.sink_lost)
         # Held by the worker while it is inside third-party code (building a
@@ -104,12 +118,19 @@ class Delivery:
 
     # -- the caller's side: cheap, never blocks, never raises ----------------
 
-    def submit(self, item: Snapshot) -> bool:
-        """Queue ``item`` for the worker; False (and counted) if dropped."""
+    def submit(self, item: Snapshot, size: int = SNAPSHOT_BYTES) -> bool:
+        """Queue ``item`` (of about ``size`` bytes) for the worker; False (and counted)
+        if dropped."""
         buffer = self._buffer
-        if not self._open or len(buffer) + self._sink_backlog >= self.max_queued:
-            self.counters.refused(self.refusal() or "buffer_full")
+        if (
+            not self._open
+            or len(buffer) + self._sink_backlog >= self.max_queued
+            or self._held_bytes + size > self.max_bytes
+        ):
+            self.counters.refused(self.refusal(size) or "buffer_full")
             return False
+        self._held_bytes += size
+        self._sizes.append(size)
         buffer.append(item)
         if not self._started:
             self._start()
@@ -120,12 +141,15 @@ class Delivery:
             self._wake.set()
         return True
 
-    def refusal(self) -> DropReason | None:
-        """Why `submit` would drop an event now (closed, or at the limit), else None.
-        Counts nothing (`drop` counts)."""
+    def refusal(self, size: int = SNAPSHOT_BYTES) -> DropReason | None:
+        """Why `submit` would drop an event (of ``size`` bytes) now (closed, or at a
+        limit), else None. Counts nothing (`drop` counts)."""
         if not self._open:
             return "after_shutdown"
-        if len(self._buffer) + self._sink_backlog >= self.max_queued:
+        if (
+            len(self._buffer) + self._sink_backlog >= self.max_queued
+            or self._held_bytes + size > self.max_bytes
+        ):
             return "buffer_full"
         return None
 
@@ -250,12 +274,20 @@ class Delivery:
             with self._busy:
                 item = self.counters.take(self._buffer)
                 if item is None:
-                    self._sink_backlog = self.sink.pending()
+                    self._sink_backlog = self._sink_pending()
                     return
-                if not self._hand_over(item):  # held back: the sink's backlog is as it was
+                size = self._sizes.popleft() if self._sizes else 0
+                events = self._hand_over(item)
+                if events is None:  # held back: the sink's backlog is as it was
+                    self._held_bytes -= size
                     self._sink_backlog -= 1
                     continue
-            self._sink_backlog = self.sink.pending()
+                if events:
+                    self._sink_sizes.append(size)
+                    self._sink_sizes.extend(itertools.repeat(0, events - 1))
+                else:
+                    self._held_bytes -= size
+            self._sink_backlog = self._sink_pending()
             built += 1
             if built >= _YIELD_EVERY:
                 # Records held back by the volume caps cost little here and do not
@@ -268,21 +300,31 @@ class Delivery:
         self._doing_since = time.monotonic()
         self._doing = doing
 
-    def _hand_over(self, item: Snapshot) -> bool:
-        """Build ``item``'s event and hand it to the sink; False if it was held back."""
+    def _sink_pending(self) -> int:
+        """The sink's pending count; the bytes of the events that left it are no
+        longer held."""
+        pending = self.sink.pending()
+        sizes = self._sink_sizes
+        while len(sizes) > pending:
+            self._held_bytes -= sizes.popleft()
+        return pending
+
+    def _hand_over(self, item: Snapshot) -> int | None:
+        """Build ``item``'s event and hand it to the sink: how many events the sink
+        took (0: none, the item was lost), None if it was held back."""
         try:
             self._enter("the build of an event (a formatter, a value's __str__)")
             message = item.to_message()
             if isinstance(message, str):  # held back by a front-end's volume caps
                 self.counters.lost(message)
-                return False
+                return None
             prepared = self.outgoing.prepare(message, self._enter)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
-                return True
-            self._enter(f"a Sink.send (to {self.sink.description})")
+                return 0
+            self._enter(self._sending)
             if not self.counters.may_hand_over():
-                return True  # a shutdown's deadline passed meanwhile: counted there
+                return 0  # a shutdown's deadline passed meanwhile: counted there
             events = self.sink.send(prepared)
         except Exception as error:
             self.counters.lost("invalid")
@@ -290,14 +332,14 @@ class Delivery:
                 "build-failed",
                 f"an event could not be built or handed over and was dropped: {error!r}",
             )
-            return True
+            return 0
         finally:
             self._doing = None
         if events > 0:
             self.counters.handed(events)
-        else:
-            self.counters.lost("after_shutdown" if not self._open else "buffer_full")
-        return True
+            return events
+        self.counters.lost("after_shutdown" if not self._open else "buffer_full")
+        return 0
 
     def _stuck(self) -> str | None:
         """What application code the worker is in and for how long, if it is in any."""

@@ -19,8 +19,10 @@ from uuid import uuid4
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
+from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, cut_values
 from ._levels import default_event_type, default_relevancy
 from ._message import BeforeSend, Message, make_message
+from ._outgoing import MAX_STRING_CHARS
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
 from ._volume import RecordVolume
 from .events import (
@@ -84,6 +86,8 @@ class RecordSnapshot(NamedTuple):
     caller: context.CallerContext
     #: A summary of records held back as duplicates (`with_repeats`): never held back.
     summary: bool = False
+    #: The bytes it holds, estimated (its long strings cut already, `_held`).
+    size: int = SNAPSHOT_BYTES
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
@@ -159,11 +163,19 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
+        attrs = record.__dict__.copy()
+        size = SNAPSHOT_BYTES + len(message)
+        if text is not message:
+            size += len(text)
+        if size > _LONG:  # cut before it is held
+            message, text, size = _cut_record(attrs, message, text)
+        if len(attrs) > PLAIN_RECORD_ATTRS:  # extra keys: after the record's own
+            size += cut_values(attrs, PLAIN_RECORD_ATTRS if record.__class__ is _LogRecord else 0)
         return _new_snapshot(
             RecordSnapshot,
             (
                 self,
-                record.__dict__.copy(),
+                attrs,
                 source,
                 message,
                 text,
@@ -173,6 +185,7 @@ class RecordMapper:
                 if _scope_in_use() is None and _bound_user() is None
                 else context.snapshot(),
                 False,
+                size,
             ),
         )
 
@@ -230,6 +243,29 @@ class RecordMapper:
             exception=snap.exception,
             before_send=self._before_send,
         )
+
+
+_LONG = SNAPSHOT_BYTES + MAX_STRING_CHARS
+
+
+def _cut_record(attrs: dict[str, Any], message: str, text: str) -> tuple[str, str, int]:
+    """A record with a long message or text, cut before it is held: the message, the
+    text, the record's own strings (its template, traceback and stack), and its args
+    (the worker reads them only as a flag: the message has them formatted in)."""
+    whole = message
+    message = cut(message)
+    text = message if text is whole else cut(text)
+    size = SNAPSHOT_BYTES + len(message) + (0 if text is message else len(text))
+    for key in ("msg", "exc_text", "stack_info", "message"):
+        value = attrs.get(key)
+        if value is whole:
+            attrs[key] = message
+        elif value.__class__ is str and len(value) > MAX_STRING_CHARS:
+            attrs[key] = value = cut(value)
+            size += len(value)
+    if attrs.get("args"):
+        attrs["args"] = ("[formatted into the message]",)
+    return message, text, size
 
 
 def _event_id(snap: RecordSnapshot) -> str:

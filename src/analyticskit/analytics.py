@@ -23,7 +23,7 @@ from ._outgoing import Outgoing
 from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
 from ._validate import bool_problem, check, describe, positive_problem
 from ._volume import RateLimiter, parse_rate_limit
-from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
+from .config import DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
 from .sinks import LocalSink, PostHogSink, Sink, check_sink
 from .stats import Stats
@@ -53,6 +53,9 @@ class Analytics:
             (``api_key``/``host`` are then ignored). It is flushed, never shut down.
         max_queued: how many events may wait, here and in the SDK's queue
             together; past it new events are dropped and counted.
+        max_queued_bytes: how many bytes those events may hold together (their
+            strings, estimated as they are captured; 32 MiB by default); past it
+            new events are dropped and counted (``buffer_full``).
         shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
             delivery before counting what is left as dropped.
         scrub: mask secrets in every event (on by default; see the README's
@@ -85,8 +88,10 @@ class Analytics:
         before_send: BeforeSend | None = None,
         rate_limit: bool | Mapping[str, float] | None = None,
         sink: Sink | None = None,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
+        check(positive_problem("max_queued_bytes", max_queued_bytes, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
         scrubber = _scrubber(scrub, scrub_keys, scrub_patterns)
         if before_send is not None and not callable(before_send):
@@ -123,6 +128,7 @@ class Analytics:
             max_queued,
             exit_timeout=self.shutdown_timeout,
             outgoing=Outgoing(scrubber, before_send),
+            max_bytes=max_queued_bytes,
         )
         self._logs: Delivery | None = None
         self._logs_lock = threading.Lock()
@@ -174,7 +180,7 @@ class Analytics:
         if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
             self._delivery.drop("rate_limited")
             return None
-        return snapshot.uuid if self._delivery.submit(snapshot) else None
+        return snapshot.uuid if self._delivery.submit(snapshot, snapshot.size) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
         """Deliver what is queued (logs too), waiting at most ``timeout`` seconds in all.
@@ -254,6 +260,7 @@ class Analytics:
             exit_timeout=self.shutdown_timeout,
             outgoing=events.outgoing,  # the same scrubbing, size caps and before_send
             track=False,
+            max_bytes=events.max_bytes,
         )
         logs.noun = "logs"
         events.companions.append(logs)
@@ -311,6 +318,7 @@ def configure(
     before_send: BeforeSend | None = None,
     rate_limit: bool | Mapping[str, float] | None = None,
     sink: Sink | None = None,
+    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
 ) -> Analytics:
     """Replace the default instance with one built from these arguments (see `Analytics`).
 
@@ -328,6 +336,7 @@ def configure(
         before_send=before_send,
         rate_limit=rate_limit,
         sink=sink,
+        max_queued_bytes=max_queued_bytes,
     )
     previous = swap_default(instance)
     if previous is not None:

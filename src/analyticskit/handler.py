@@ -216,11 +216,11 @@ class PostHogHandler(logging.Handler):
             if events is not None:
                 if watched[0] is not events:
                     front.watch(events, 0)
-                events.submit(item)
+                events.submit(item, item.size)
             if logs is not None:
                 if watched[1] is not logs:
                     front.watch(logs, 1)
-                logs.submit(LogSnapshot(item))
+                logs.submit(LogSnapshot(item), item.size)
         except Exception:
             self.handleError(record)
 
