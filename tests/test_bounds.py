@@ -269,3 +269,55 @@ def test_a_4000_frame_traceback_is_cut_to_fit_and_counted_as_sent_only_if_receiv
     # The outermost frame (this test) and the innermost (the raise) are kept.
     assert frames[0]["function"].startswith("test_a_4000_frame_traceback")
     assert frames[-1]["function"] == "_recurse" and "raise" in frames[-1]["context_line"]
+
+
+# -- the byte bound ----------------------------------------------------------------------
+
+_RSS_SCRIPT = """
+import gc, json, logging, os, socket
+import analyticskit
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+analytics = analyticskit.Analytics(api_key="phc_x", host=f"http://127.0.0.1:{{port}}",
+                                   shutdown_timeout=0.5, max_queued_bytes={bound_mb} << 20)
+log = logging.getLogger("rss"); log.propagate = False; log.setLevel(logging.INFO)
+log.addHandler(analyticskit.PostHogHandler(analytics=analytics, rate_limit=False,
+                                           dedupe_window=0))
+for i in range(100):  # warm up: imports, the worker, the SDK's threads
+    analytics.capture_event({{"eventType": "info", "id": "warm"}})
+analytics.flush(0.5)
+gc.collect()
+before = rss_mb()
+if {kind!r} == "events":  # 2,000 events of twelve distinct 65 KB properties (780 KB)
+    for i in range(2_000):
+        analytics.capture_event({{"eventType": "info", "id": "big"}},
+            properties={{f"p{{j}}": f"{{i}}-{{j}}-" + "x" * 65_000 for j in range(12)}})
+else:  # 10,000 distinct records of 60 KB
+    for i in range(10_000):
+        log.info(f"{{i}} " + "m" * 60_000)
+gc.collect()
+st = analytics.stats()
+print(json.dumps({{"growth_mb": rss_mb() - before, "full": st.dropped["buffer_full"],
+                  "balanced": st.emitted == st.sent + st.failed + st.pending + st.dropped_total}}))
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS")
+@pytest.mark.parametrize("kind", ["events", "records"])
+def test_large_values_with_posthog_down_stay_within_the_byte_bound(
+    run_python: RunPython, kind: str
+) -> None:
+    bound_mb = 16
+    result = run_python(_RSS_SCRIPT.format(bound_mb=bound_mb, kind=kind), timeout=120)
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    print(f"\n[bounds] {kind}, PostHog down, {bound_mb} MiB bound: {measured}")
+    # Unbounded in bytes, these held 1.5 GB and 600 MB. The slack is the SDK's
+    # batch being retried and the allocator's.
+    assert measured["growth_mb"] < bound_mb + 16, measured
+    assert measured["full"] > 0 and measured["balanced"], measured
