@@ -42,6 +42,9 @@ _YIELD_EVERY = 16
 # (not by the callers, whose every record must stay cheap), at most once a minute.
 _HELD_BACK: tuple[DropReason, ...] = ("deduplicated", "rate_limited", "sampled")
 _REPORT_EVERY = 60.0  # seconds
+# What a shutdown grants a hand-over under way at its deadline (the SDK's capture
+# takes microseconds), so that its event is counted as what happened to it.
+_HAND_OVER_GRACE = 0.05  # seconds
 
 
 class Delivery:
@@ -455,7 +458,7 @@ class Delivery:
         # A hand-over under way ends first (within the deadline), so that its event is
         # counted as what happened to it; one stuck in the application's code is
         # counted as such, and never handed over afterwards (`may_hand_over`).
-        held = self._busy.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        held = self._busy.acquire(timeout=max(_HAND_OVER_GRACE, deadline - time.monotonic()))
         stuck = None if held or not self.counters.in_hand else self._stuck()
         try:
             _, lost = self.counters.freeze(

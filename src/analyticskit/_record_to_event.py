@@ -192,7 +192,12 @@ class RecordMapper:
     def build(self, snap: RecordSnapshot) -> Message:
         """The event for one record."""
         attrs = snap.attrs
-        extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
+        try:
+            extras = {
+                k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")
+            }
+        except (AttributeError, TypeError):  # a key that is not a str (extra={1: ...})
+            extras = _extras_with_odd_keys(attrs)
         extras.pop(EXTRA_TO_EVENTS, None)
         extras.pop(EXTRA_TO_LOGS, None)
         levelno: int = attrs["levelno"]
@@ -266,6 +271,26 @@ def _cut_record(attrs: dict[str, Any], message: str, text: str) -> tuple[str, st
     if attrs.get("args"):
         attrs["args"] = ("[formatted into the message]",)
     return message, text, size
+
+
+def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:
+    """The extra keys of a record where some key is not a str: those turned into one
+    (``1`` -> ``"1"``), those whose ``__str__`` raises left out (reported once)."""
+    extras: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if not isinstance(key, str):
+            try:
+                key = str(key)
+            except Exception as error:
+                _diagnostics.report_once(
+                    "extra-key",
+                    f"a log record's extra key could not be made a str ({error!r});"
+                    " that key was left out, the event kept. Reported once.",
+                )
+                continue
+        if key not in _RESERVED and not key.startswith("_"):
+            extras[key] = value
+    return extras
 
 
 def _event_id(snap: RecordSnapshot) -> str:

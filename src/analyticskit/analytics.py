@@ -15,7 +15,7 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics
+from . import _diagnostics, _guard
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
 from ._message import BeforeSend
@@ -175,7 +175,12 @@ class Analytics:
                 what is allowed. Nothing is queued then.
 
         Never blocks on the network: the event is built and sent by a worker thread.
+        Called from inside delivery (a ``before_send``, a `Sink`), it queues nothing:
+        the event is counted as dropped (``recursion``), as records logged there are.
         """
+        if _guard.busy():  # called from a before_send, a Sink, the SDK's threads
+            self._delivery.drop("recursion")
+            return None
         snapshot = snapshot_call(data, from_user_id, properties)
         if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
             self._delivery.drop("rate_limited")
@@ -300,7 +305,13 @@ def get_analytics() -> Analytics:
     if instance is None:
         with _default_lock:
             if _default is None:
-                _default = Analytics()
+                built = Analytics()
+                # A signal handler or a finalizer that captured while this thread
+                # built it (the lock is reentrant) made one already: keep that one.
+                if _default is None:
+                    _default = built
+                else:
+                    built.shutdown(0)
             instance = _default
     return instance
 

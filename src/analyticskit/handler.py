@@ -191,6 +191,10 @@ class PostHogHandler(logging.Handler):
             else:
                 events, logs = self._lanes(record)
                 if events is None and logs is None:
+                    extra = record.__dict__
+                    if EXTRA_TO_EVENTS in extra or EXTRA_TO_LOGS in extra:
+                        # Kept out of both lanes by its extra: counted, not silent.
+                        (front.given_events or get_analytics().delivery).drop("filtered")
                     return
             lane = events or logs
             assert lane is not None
@@ -231,14 +235,14 @@ class PostHogHandler(logging.Handler):
         to_events = levelno >= self._event_level
         to_logs = levelno >= self._logs_level
         extra = record.__dict__
-        forced = extra.get(EXTRA_TO_EVENTS)
+        forced = _flag(extra, EXTRA_TO_EVENTS)
         if forced is not None:
-            to_events = bool(forced)
+            to_events = forced
         elif not to_events:
             to_events = any(extra.get(key) is not None for key in EXTRA_EVENT_KEYS)
-        forced = extra.get(EXTRA_TO_LOGS)
+        forced = _flag(extra, EXTRA_TO_LOGS)
         if forced is not None:
-            to_logs = bool(forced) and self._logs_level != _NEVER
+            to_logs = forced and self._logs_level != _NEVER
         analytics = self._front.analytics
         events = analytics.delivery if to_events else None
         if not to_logs:
@@ -302,6 +306,23 @@ class PostHogHandler(logging.Handler):
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
         return self.analytics.stats()
+
+
+def _flag(extra: dict[str, Any], key: str) -> bool | None:
+    """A lane flag in a record's ``extra`` (None: not given); one whose truth cannot be
+    told (its ``__bool__`` raises) is ignored, and reported once."""
+    value = extra.get(key)
+    if value is None:
+        return None
+    try:
+        return bool(value)
+    except Exception as error:
+        _diagnostics.report_once(
+            f"extra-{key}",
+            f"a log record's extra {key} has no truth value ({error!r}); it is ignored."
+            " Reported once.",
+        )
+        return None
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
