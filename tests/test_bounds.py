@@ -321,3 +321,111 @@ def test_large_values_with_posthog_down_stay_within_the_byte_bound(
     # batch being retried and the allocator's.
     assert measured["growth_mb"] < bound_mb + 16, measured
     assert measured["full"] > 0 and measured["balanced"], measured
+
+
+# -- the smaller points --------------------------------------------------------------------
+
+
+def test_one_default_analytics_when_its_build_is_re_entered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A signal handler or a finalizer that captures while the default instance is
+    # being built (on the same thread, under the reentrant lock).
+    from analyticskit import analytics as module
+
+    resolve = module.Settings.resolve
+    reentered: list[str | None] = []
+    calls: list[int] = []
+
+    def resolve_and_reenter(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the outer build: capture as a signal handler would
+            reentered.append(analyticskit.capture_event({"eventType": "info", "id": "reentry"}))
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(module.Settings, "resolve", resolve_and_reenter)
+    monkeypatch.delenv("POSTHOG_API_KEY", raising=False)
+    monkeypatch.delenv("POSTHOG_PROJECT_API_KEY", raising=False)
+    previous = module.swap_default(None)
+    try:
+        first = analyticskit.get_analytics()
+        assert analyticskit.get_analytics() is first
+        assert reentered[0] is not None
+        assert first.stats().emitted == 1  # the event captured during the build is counted
+    finally:
+        own = module.swap_default(previous)
+        if own is not None:
+            own.shutdown(1)
+
+
+def test_capture_event_from_inside_delivery_is_counted_as_recursion(
+    make_analytics: MakeAnalytics, capture_server: CaptureServer
+) -> None:
+    analytics: analyticskit.Analytics
+
+    def capturing_before_send(event: dict[str, Any]) -> dict[str, Any]:
+        analytics.capture_event({"eventType": "info", "id": "from_before_send"})
+        return event
+
+    analytics = make_analytics(before_send=capturing_before_send)
+    for _ in range(3):
+        analytics.capture_event({"eventType": "info", "id": "outer"})
+    assert analytics.flush(5)
+    assert len(capture_server.wait_for(3)) == 3
+    final = analytics.stats()
+    assert final.sent == 3 and final.dropped["recursion"] == 3 and final.emitted == 6
+    assert capture_server.events_named("info_from_before_send") == []
+
+
+class _NoTruth:
+    def __bool__(self) -> bool:
+        raise RuntimeError("no truth value")
+
+
+class _NoText:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_every_record_that_reaches_emit_is_counted_whatever_its_extra(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler()
+    log.info("kept out", extra={"posthog_event": False})
+    log.info("kept out too", extra={"posthog_event": 0})
+    log.info("undecidable", extra={"posthog_event": _NoTruth(), "marker": "no_truth"})
+    # Keys that are not strings: turned into strings, or left out; the event kept.
+    odd: dict[Any, Any] = {1: "one", None: "none", _NoText(): "x", "marker": "odd"}
+    log.info("odd keys", extra=odd)
+    handler.flush(timeout=5)
+    events = {e["properties"]["marker"]: e for e in capture_server.wait_for(2)}
+    assert set(events) == {"no_truth", "odd"}
+    assert events["odd"]["properties"]["1"] == "one"
+    assert events["odd"]["properties"]["None"] == "none"
+    final = handler.stats()
+    assert final.emitted == 4 and final.sent == 2 and final.dropped["filtered"] == 2, final
+
+
+def test_the_event_in_hand_at_the_deadline_is_never_handed_over_later(
+    capture_server: CaptureServer, make_analytics: MakeAnalytics
+) -> None:
+    # A given client outlives the shutdown: before, the event left the hook after
+    # the deadline and reached PostHog, yet was counted as timeout.
+    hook_done = threading.Event()
+
+    def slow(event: dict[str, Any]) -> dict[str, Any]:
+        hook_done.wait(0.5)
+        return event
+
+    client = posthog.Posthog(API_KEY, host=capture_server.url)
+    try:
+        analytics = make_analytics(client=client, before_send=slow)
+        analytics.capture_event({"eventType": "info", "id": "in_hand"})
+        final = analytics.shutdown(0.1)
+        assert final.dropped["in_user_code"] == 1 and final.sent == 0, final
+        hook_done.set()
+        client.flush()
+        assert capture_server.received == 0
+        assert analytics.stats() == final
+    finally:
+        client.shutdown()
