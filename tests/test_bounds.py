@@ -5,21 +5,21 @@ values with PostHog down."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import posthog
 import pytest
 
 import analyticskit
-from analyticskit import Message, Stats
+from analyticskit import LossReport, Message, Stats
+from analyticskit.config import Settings
 from capture_server import CaptureServer
 from conftest import API_KEY
 from helpers import MakeAnalytics, MakeHandler, RunPython
@@ -48,7 +48,7 @@ class _SlowSink:
         self.released = released
         self.sent: list[Message] = []
 
-    def attach(self, report: Callable[[str, int], None]) -> None:
+    def attach(self, report: LossReport) -> None:
         pass
 
     def warm_up(self) -> None:
@@ -333,7 +333,7 @@ def test_one_default_analytics_when_its_build_is_re_entered(
     # being built (on the same thread, under the reentrant lock).
     from analyticskit import analytics as module
 
-    resolve = module.Settings.resolve
+    resolve = Settings.resolve
     reentered: list[str | None] = []
     calls: list[int] = []
 
@@ -343,7 +343,7 @@ def test_one_default_analytics_when_its_build_is_re_entered(
             reentered.append(analyticskit.capture_event({"eventType": "info", "id": "reentry"}))
         return resolve(*args, **kwargs)
 
-    monkeypatch.setattr(module.Settings, "resolve", resolve_and_reenter)
+    monkeypatch.setattr(Settings, "resolve", resolve_and_reenter)
     monkeypatch.delenv("POSTHOG_API_KEY", raising=False)
     monkeypatch.delenv("POSTHOG_PROJECT_API_KEY", raising=False)
     previous = module.swap_default(None)

@@ -53,7 +53,7 @@ def exception_properties(
     stacks = [v["stacktrace"] for v in exceptions if isinstance(v.get("stacktrace"), dict)]
     whole = [list(stack.get("frames") or ()) for stack in stacks]
     for kept in _KEPT_AT_EACH_END:
-        for stack, frames in zip(stacks, whole):
+        for stack, frames in zip(stacks, whole, strict=True):
             stack["frames"] = _cut(frames, kept)
         if _size(event) <= MAX_EVENT_BYTES:
             return event
@@ -65,7 +65,7 @@ def _cut(frames: list[Any], kept: int) -> list[Any]:
     if len(frames) <= 2 * kept + 1:
         return frames
     cut = len(frames) - 2 * kept
-    marker = {
+    marker: dict[str, Any] = {
         "platform": "python",
         "filename": "[analyticskit]",
         "abs_path": None,

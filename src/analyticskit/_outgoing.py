@@ -23,8 +23,8 @@ from pythonjsonlogger.json import JsonEncoder
 
 from . import _diagnostics
 from ._message import BeforeSend, Message
-from ._validate import MAX_DISTINCT_ID, distinct_id_problem
 from ._scrub import MASK, Scrubber
+from ._validate import MAX_DISTINCT_ID, distinct_id_problem
 from .stats import DropReason
 
 MAX_STRING_CHARS = 64 * 1024
