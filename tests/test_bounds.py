@@ -429,3 +429,34 @@ def test_the_event_in_hand_at_the_deadline_is_never_handed_over_later(
         assert analytics.stats() == final
     finally:
         client.shutdown()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "32MB", None])
+def test_max_queued_bytes_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)) as raised:
+        analyticskit.Analytics(max_queued_bytes=bad)  # type: ignore[arg-type]
+    assert "max_queued_bytes" in str(raised.value)
+
+
+def test_an_exception_that_cannot_fit_is_counted_too_large_never_sent(
+    capture_server: CaptureServer, make_handler: MakeHandler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 20 chained exceptions of 70,000-character messages: over the limit with every
+    # frame cut and each message cut to 64 KiB.
+    error: BaseException | None = None
+    for i in range(20):
+        try:
+            raise ValueError(f"{i}-" + "v" * 70_000) from error
+        except ValueError as caught:
+            error = caught
+    handler, log = make_handler(capture_exceptions=True)
+    log.error("chained", exc_info=error, extra={"marker": "chained"})
+    handler.flush(timeout=5)
+    (event,) = capture_server.wait_for(1)
+    assert event["properties"]["marker"] == "chained"
+    assert "exception_uuid" not in event["properties"]
+    final = handler.stats()
+    assert final.emitted == 2 and final.sent == 1 and final.dropped["too_large"] == 1, final
+    assert capture_server.events_named("$exception") == []
+    err = capsys.readouterr().err
+    assert "dropped (too_large)" in err and "v" * 100 not in err
