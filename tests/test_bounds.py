@@ -296,6 +296,10 @@ if {kind!r} == "events":  # 2,000 events of twelve distinct 65 KB properties (78
     for i in range(2_000):
         analytics.capture_event({{"eventType": "info", "id": "big"}},
             properties={{f"p{{j}}": f"{{i}}-{{j}}-" + "x" * 65_000 for j in range(12)}})
+elif {kind!r} == "extras":  # 2,000 records with twelve 65 KB extra values
+    for i in range(2_000):
+        log.info("big %d", i, extra={{f"p{{j}}": f"{{i}}-{{j}}-" + "x" * 65_000
+                                      for j in range(12)}})
 else:  # 10,000 distinct records of 60 KB
     for i in range(10_000):
         log.info(f"{{i}} " + "m" * 60_000)
@@ -308,7 +312,7 @@ os._exit(0)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmRSS")
-@pytest.mark.parametrize("kind", ["events", "records"])
+@pytest.mark.parametrize("kind", ["events", "records", "extras"])
 def test_large_values_with_posthog_down_stay_within_the_byte_bound(
     run_python: RunPython, kind: str
 ) -> None:

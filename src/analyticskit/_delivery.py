@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from . import _diagnostics, _guard, _lifecycle
 from ._counters import Counters
-from ._held import SNAPSHOT_BYTES
+from ._held import SNAPSHOT_BYTES, values_size
 from ._message import Snapshot
 from ._outgoing import Outgoing
 from .config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
@@ -94,6 +94,7 @@ class Delivery:
         # buffered snapshots (appended before them), ``_sink_sizes`` those of the
         # events in the sink (oldest first, as the SDK's queue sends them).
         self._held_bytes = 0
+        self._handed_size = 0  # the size of the event being handed over, once cut
         self._sizes: deque[int] = deque()
         self._sink_sizes: deque[int] = deque()
         self.counters: Counters[Snapshot] = Counters()
@@ -286,7 +287,10 @@ class Delivery:
                     self._sink_backlog -= 1
                     continue
                 if events:
-                    self._sink_sizes.append(size)
+                    # What the event holds now it is cut, if more than the caller saw.
+                    held = max(size, self._handed_size)
+                    self._held_bytes += held - size
+                    self._sink_sizes.append(held)
                     self._sink_sizes.extend(itertools.repeat(0, events - 1))
                 else:
                     self._held_bytes -= size
@@ -325,6 +329,7 @@ class Delivery:
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
                 return 0
+            self._handed_size = SNAPSHOT_BYTES + values_size(prepared.properties)
             self._enter(self._sending)
             if not self.counters.may_hand_over():
                 return 0  # a shutdown's deadline passed meanwhile: counted there

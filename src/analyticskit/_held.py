@@ -1,10 +1,13 @@
 """What a snapshot costs to hold in the delivery buffer, in bytes, and its long strings
 cut on the caller's thread before it is held.
 
-The estimate is cheap on purpose (it runs for every record): the length of each
-string at the top of the snapshot, a bounded look into containers, and a fixed
-cost for the rest. Strings are cut to what `_outgoing` would cut them to anyway,
-with the same marker, so the worker's walk leaves them as they are.
+The estimate is cheap on purpose (it runs for every event): on the caller, the
+length of a record's message and text, or of a ``capture_event``'s strings (a
+bounded look into containers), and a fixed cost for the rest; on the worker,
+once an event is cut, the size of its properties replaces a smaller estimate (a
+record's ``extra`` values are measured there). Strings are cut to what
+`_outgoing` would cut them to anyway, with the same marker, so the worker's walk
+leaves them as they are.
 """
 
 from __future__ import annotations
@@ -25,10 +28,6 @@ SNAPSHOT_BYTES = 1024
 _KEPT = MAX_STRING_CHARS - 64
 _CONTAINER_ITEMS = 100  # items of a container looked at, at each level
 _CONTAINER_DEPTH = 3
-
-#: How many attributes a plain `logging.LogRecord` has: a record's ``extra`` keys, set
-#: after them, come after them in its ``__dict__``.
-PLAIN_RECORD_ATTRS = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 
 
 def cut(text: str) -> str:
@@ -59,16 +58,54 @@ def size_of(value: Any, depth: int = 0) -> int:
     return 0
 
 
-def cut_values(values: dict[Any, Any], start: int = 0) -> int:
-    """Cut the long strings among ``values``' items from the ``start``-th on (a dict
-    the caller owns, changed in place); the bytes those items hold."""
+def cut_values(values: dict[Any, Any], into: dict[Any, Any] | None = None) -> int:
+    """Cut the long strings among ``values`` (a dict the caller owns), in place or in
+    ``into``; the bytes its values hold."""
+    target = values if into is None else into
     size = 0
-    items = values.items() if start == 0 else itertools.islice(values.items(), start, None)
-    for key, value in items:
+    for key, value in values.items():
         if value.__class__ is str:
             if len(value) > MAX_STRING_CHARS:
-                values[key] = value = cut(value)
+                target[key] = value = cut(value)
             size += len(value)
         elif not isinstance(value, (int, float)) and value is not None:
+            size += size_of(value)
+    return size
+
+
+#: How many attributes a plain `logging.LogRecord` has: a record's ``extra`` keys are
+#: set after them, so they come last in its ``__dict__``.
+PLAIN_RECORD_ATTRS = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+
+
+def last_values_size(values: dict[Any, Any], count: int) -> int:
+    """The bytes the last ``count`` of ``values`` hold (a record's extras: read from
+    the end, the record's own attributes are not looked at); long strings among
+    them are cut in place (a dict the caller owns)."""
+    size = 0
+    for value in reversed(values.values()):
+        kind = value.__class__
+        if kind is str:
+            if len(value) > MAX_STRING_CHARS:
+                keys = list(values)[-count:]
+                return cut_values({key: values[key] for key in keys}, values)
+            size += len(value)
+        elif kind is not int and kind is not float and kind is not bool and value is not None:
+            size += size_of(value)
+        count -= 1
+        if not count:
+            break
+    return size
+
+
+def values_size(values: Mapping[Any, Any]) -> int:
+    """The bytes ``values`` hold, estimated: an event's properties, measured on the
+    worker once they are cut (strings first: they are most of them)."""
+    size = 0
+    for value in values.values():
+        kind = value.__class__
+        if kind is str:
+            size += len(value)
+        elif kind is not int and kind is not float and kind is not bool and value is not None:
             size += size_of(value)
     return size

@@ -19,7 +19,7 @@ from uuid import uuid4
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
-from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, cut_values
+from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, last_values_size
 from ._levels import default_event_type, default_relevancy
 from ._message import BeforeSend, Message, make_message
 from ._outgoing import MAX_STRING_CHARS
@@ -169,8 +169,9 @@ class RecordMapper:
             size += len(text)
         if size > _LONG:  # cut before it is held
             message, text, size = _cut_record(attrs, message, text)
-        if len(attrs) > PLAIN_RECORD_ATTRS:  # extra keys: after the record's own
-            size += cut_values(attrs, PLAIN_RECORD_ATTRS if record.__class__ is _LogRecord else 0)
+        extras = len(attrs) - PLAIN_RECORD_ATTRS
+        if extras > 0:
+            size += last_values_size(attrs, extras)
         return _new_snapshot(
             RecordSnapshot,
             (
