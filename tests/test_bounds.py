@@ -291,13 +291,16 @@ for i in range(100):  # warm up: imports, the worker, the SDK's threads
     analytics.capture_event({{"eventType": "info", "id": "warm"}})
 analytics.flush(0.5)
 gc.collect()
-before = rss_mb()
+before = mid = rss_mb()
 if {kind!r} == "events":  # 2,000 events of twelve distinct 65 KB properties (780 KB)
     for i in range(2_000):
         analytics.capture_event({{"eventType": "info", "id": "big"}},
             properties={{f"p{{j}}": f"{{i}}-{{j}}-" + "x" * 65_000 for j in range(12)}})
 elif {kind!r} == "extras":  # 2,000 records with twelve 65 KB extra values
     for i in range(2_000):
+        if i == 500:
+            gc.collect()
+            mid = rss_mb()
         log.info("big %d", i, extra={{f"p{{j}}": f"{{i}}-{{j}}-" + "x" * 65_000
                                       for j in range(12)}})
 else:  # 10,000 distinct records of 60 KB
@@ -305,7 +308,9 @@ else:  # 10,000 distinct records of 60 KB
         log.info(f"{{i}} " + "m" * 60_000)
 gc.collect()
 st = analytics.stats()
-print(json.dumps({{"growth_mb": rss_mb() - before, "full": st.dropped["buffer_full"],
+after = rss_mb()
+print(json.dumps({{"growth_mb": after - before, "late_growth_mb": after - mid,
+                  "full": st.dropped["buffer_full"],
                   "balanced": st.emitted == st.sent + st.failed + st.pending + st.dropped_total}}))
 os._exit(0)
 """
@@ -323,7 +328,14 @@ def test_large_values_with_posthog_down_stay_within_the_byte_bound(
     print(f"\n[bounds] {kind}, PostHog down, {bound_mb} MiB bound: {measured}")
     # Unbounded in bytes, these held 1.5 GB and 600 MB. The slack is the SDK's
     # batch being retried and the allocator's.
-    assert measured["growth_mb"] < bound_mb + 16, measured
+    if kind == "extras":
+        # Extra values are measured on the caller from the first record whose
+        # extras the worker found large: before that, one wake-up's worth of
+        # records (100) may wait uncut. Then the bound holds.
+        assert measured["growth_mb"] < bound_mb + 100, measured
+        assert measured["late_growth_mb"] < 16, measured
+    else:
+        assert measured["growth_mb"] < bound_mb + 16, measured
     assert measured["full"] > 0 and measured["balanced"], measured
 
 

@@ -45,6 +45,9 @@ _REPORT_EVERY = 60.0  # seconds
 # What a shutdown grants a hand-over under way at its deadline (the SDK's capture
 # takes microseconds), so that its event is counted as what happened to it.
 _HAND_OVER_GRACE = 0.05  # seconds
+# An event this much larger, once built, than its snapshot's estimate tells its
+# front-end to measure more of its snapshots on the caller.
+_UNDERSIZED = 64 * 1024  # bytes
 
 
 class Delivery:
@@ -290,6 +293,12 @@ class Delivery:
                     # What the event holds now it is cut, if more than the caller saw.
                     held = max(size, self._handed_size)
                     self._held_bytes += held - size
+                    if held - size > _UNDERSIZED:
+                        # A front-end that measures only part of its snapshots on the
+                        # caller (a record's message, not its extras) measures all.
+                        undersized = getattr(item, "undersized", None)
+                        if undersized is not None:
+                            undersized()
                     self._sink_sizes.append(held)
                     self._sink_sizes.extend(itertools.repeat(0, events - 1))
                 else:

@@ -94,6 +94,11 @@ class RecordSnapshot(NamedTuple):
         mapper = self.mapper
         return mapper.held_back(self, mapper.volumes[0]) or mapper.build(self)
 
+    def undersized(self) -> None:
+        """The worker found this record's event far larger than `size`: its mapper
+        measures the extras of the records that follow on the caller's thread."""
+        self.mapper.measure_extras = True
+
     def with_repeats(self, count: int, first_seen: float, last_seen: float) -> RecordSnapshot:
         """The summary of ``count`` records identical to this one, held back by
         de-duplication: this record's event, with ``repeatCount`` and when the
@@ -121,6 +126,10 @@ class RecordMapper:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
         self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
+        #: Whether `snapshot` measures (and cuts) the values of a record's extra keys:
+        #: from the first record whose extras the worker found large (`undersized`),
+        #: not before, since it costs every record a loop.
+        self.measure_extras = False
         #: The volume control of the events lane and of the logs lane, each made by
         #: ``make_volume``: the same rules, a table each (a record in both lanes is
         #: counted in both).
@@ -169,9 +178,10 @@ class RecordMapper:
             size += len(text)
         if size > _LONG:  # cut before it is held
             message, text, size = _cut_record(attrs, message, text)
-        extras = len(attrs) - PLAIN_RECORD_ATTRS
-        if extras > 0:
-            size += last_values_size(attrs, extras)
+        if self.measure_extras:
+            extras = len(attrs) - PLAIN_RECORD_ATTRS
+            if extras > 0:
+                size += last_values_size(attrs, extras)
         return _new_snapshot(
             RecordSnapshot,
             (
