@@ -36,7 +36,7 @@ class Counters(Generic[Item]):
         self._cleared = 0  # left in the buffer at shutdown
         self._failed = 0  # the sink gave up on them after its retries
         self._rejected = 0  # PostHog refused them (4xx)
-        self._too_large = 0  # the sink found them over PostHog's size limit
+        self._too_large = 0  # the sink dropped them: alone, still over the server's limit
         self._dropped: dict[DropReason, int] = dict.fromkeys(DROP_REASONS, 0)
         self._final: Stats | None = None
         self._late: dict[DropReason, int] = {}  # refused after the freeze
@@ -94,7 +94,8 @@ class Counters(Generic[Item]):
     def sink_lost(self, kind: SinkLoss, count: int) -> None:
         """``count`` events the sink had taken were finally not delivered: ``failed``
         (after its retries), ``rejected`` (PostHog answered 4xx) or ``too_large``
-        (over PostHog's size limit, never sent). Called by the sink."""
+        (alone still over the server's size limit, never sent: an ``$exception``
+        that cannot fit, a log over the request cap). Called by the sink."""
         with self._lock:
             if self._final is not None:
                 return  # counted at the freeze: as timeout if still pending then
@@ -169,14 +170,14 @@ class Counters(Generic[Item]):
         )
 
     def _stats(self, buffered: int, sink_pending: int, pending: int) -> Stats:
-        failed, rejected, too_large = self._failed, self._rejected, self._too_large
+        failed, rejected = self._failed, self._rejected
         dropped = dict(self._dropped)
         dropped["rejected"] = rejected
-        dropped["too_large"] += too_large
+        dropped["too_large"] += self._too_large
         queued = self._taken + self._cleared + buffered
         # The sink's counts are read apart from ours: an event it has just taken may
         # be in its pending count and in our hands at once. Keep the sum exact.
-        sent = self._handed - failed - rejected - too_large - sink_pending
+        sent = self._handed - failed - rejected - self._too_large - sink_pending
         if sent < 0:
             pending += sent
             sent = 0

@@ -22,6 +22,7 @@ from ._counters import Counters
 from ._held import SNAPSHOT_BYTES, values_size
 from ._message import Snapshot
 from ._outgoing import Outgoing
+from ._window_cap import WindowCap
 from .config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
 from .sinks import Sink
 from .stats import DropReason, Stats
@@ -86,6 +87,8 @@ class Delivery:
         self._companions_held: list[Delivery] = []
         #: What this engine delivers, in its diagnostics ("events", "logs").
         self.noun = "events"
+        #: The lane's rate cap after scrubbing and before_send (the logs lane's).
+        self.cap: WindowCap | None = None
         self._reset()
         self._exit_hook = _lifecycle.track(self) if track else None
 
@@ -337,6 +340,9 @@ class Delivery:
             prepared = self.outgoing.prepare(message, self._enter)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
+                return 0
+            if self.cap is not None and not self.cap.allow():
+                self.counters.lost("rate_limited")
                 return 0
             self._handed_size = SNAPSHOT_BYTES + values_size(prepared.properties)
             self._enter(self._sending)

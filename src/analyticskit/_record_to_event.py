@@ -10,6 +10,7 @@ a log call.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
 from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, last_values_size
-from ._levels import default_event_type, default_relevancy
+from ._levels import default_event_type, default_relevancy, level_name
 from ._message import BeforeSend, Message, make_message
 from ._outgoing import MAX_STRING_CHARS
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
@@ -55,6 +56,7 @@ RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 _scope_in_use, _bound_user = context.scope_in_use, context.bound_user
+_modules, _OTEL_TRACE = sys.modules, context.OTEL_TRACE
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
 
@@ -121,7 +123,7 @@ class RecordMapper:
         level_map: Mapping[int, LevelRule],
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
-        make_volume: Callable[[], RecordVolume | None] | None = None,
+        make_volume: Callable[[bool], RecordVolume | None] | None = None,
     ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
@@ -131,9 +133,9 @@ class RecordMapper:
         #: not before, since it costs every record a loop.
         self.measure_extras = False
         #: The volume control of the events lane and of the logs lane, each made by
-        #: ``make_volume``: the same rules, a table each (a record in both lanes is
-        #: counted in both).
-        self.volumes = (make_volume(), make_volume()) if make_volume else (None, None)
+        #: ``make_volume(for_logs)``: a table each (a record in both lanes is
+        #: counted in both); the logs lane's has no per-name rate cap.
+        self.volumes = (make_volume(False), make_volume(True)) if make_volume else (None, None)
 
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's
@@ -191,9 +193,10 @@ class RecordMapper:
                 message,
                 text,
                 exc_info[1] if exc_info and self._capture_exceptions else None,
-                # Nothing bound (the common case) is read without calling snapshot().
+                # Nothing bound and no OpenTelemetry (the common case) is read
+                # without calling snapshot().
                 context.EMPTY
-                if _scope_in_use() is None and _bound_user() is None
+                if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
                 else context.snapshot(),
                 False,
                 size,
@@ -234,7 +237,7 @@ class RecordMapper:
         )
         user_id = _first(extras, _EXTRA_USERS, "uid", _user_problem)
         properties: dict[str, Any] = {
-            "level": attrs["levelname"],
+            "level": level_name(levelno, attrs["levelname"]),
             "logger": attrs["name"],
             "module": attrs["module"],
             "function": attrs["funcName"],

@@ -7,11 +7,12 @@ first use or by `configure`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from re import Pattern
-from typing import Any
+from typing import Any, ParamSpec
 
 import posthog
 
@@ -19,6 +20,7 @@ from . import _diagnostics, _guard
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
 from ._message import BeforeSend
+from ._options import ANALYTICS_OPTIONS, with_options
 from ._outgoing import Outgoing
 from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
 from ._validate import bool_problem, check, describe, positive_problem
@@ -39,39 +41,14 @@ __all__ = [
 ]
 
 DEFAULT_FLUSH_TIMEOUT = 5.0
+_P = ParamSpec("_P")
 
 
 class Analytics:
     """Captures AnalyticsKit events and delivers them to PostHog, or to stderr without a key.
 
     Args:
-        api_key: PostHog project API key; default ``POSTHOG_API_KEY`` (or
-            ``POSTHOG_PROJECT_API_KEY``). Without one, events go to the local
-            sink: JSON lines on stderr, nothing sent.
-        host: PostHog host; default ``POSTHOG_HOST``, else PostHog US cloud.
-        client: an existing ``posthog.Posthog`` client to deliver through
-            (``api_key``/``host`` are then ignored). It is flushed, never shut down.
-        max_queued: how many events may wait, here and in the SDK's queue
-            together; past it new events are dropped and counted.
-        max_queued_bytes: how many bytes those events may hold together (their
-            strings, estimated as they are captured; 32 MiB by default); past it
-            new events are dropped and counted (``buffer_full``).
-        shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
-            delivery before counting what is left as dropped.
-        scrub: mask secrets in every event (on by default; see the README's
-            "Privacy" section for what is masked). ``False`` turns the defaults off.
-        scrub_keys, scrub_patterns: more key names whose values are masked, and
-            more regular expressions whose matches are masked, beside the defaults.
-        before_send: ``hook(event) -> event | None``, run on the worker for every
-            event after scrubbing: it may change the event dict (``event``,
-            ``distinct_id``, ``properties``, ``timestamp``, ``uuid``) or drop it
-            (None). If it raises, the event is dropped: counted as ``before_send``.
-        rate_limit: a cap per event name on `capture_event` (off by default):
-            ``True`` for 100 at once then 5 a second, or
-            ``{"burst": 100, "per_second": 5}``.
-        sink: deliver to this `Sink` instead (``api_key``, ``host`` and
-            ``client`` must then be None), with the same buffer, counters and
-            deadlines: e.g. `analyticskit.testing.MemorySink`.
+        (The options, as `analyticskit._options` declares them, are listed here.)
     """
 
     def __init__(
@@ -131,6 +108,7 @@ class Analytics:
             max_bytes=max_queued_bytes,
         )
         self._logs: Delivery | None = None
+        self._logs_resource: Mapping[str, Any] = {}
         self._logs_lock = threading.Lock()
 
     @property
@@ -226,36 +204,104 @@ class Analytics:
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        logs_endpoint: str | None = None,
+        logs_rate_cap: bool | Mapping[str, float] | None = None,
     ) -> Delivery:
-        """Turn on the PostHog Logs lane (idempotent: a second call returns the lane
-        as first configured) and return its delivery engine.
+        """Turn on the PostHog Logs lane (idempotent) and return its delivery engine.
 
         Logs go to the same host and project as events (OTLP/HTTP at
-        ``<host>/i/v1/logs``), or to the local sink without a key. The lane has
-        its own buffer of ``max_queued`` and its own counters (``stats().logs``),
-        and shares this object's worker rules, fork handling and exit deadline.
+        ``<host>/i/v1/logs``), or to the local sink without a key; an events sink
+        with a ``logs_sink(resource)`` method (`analyticskit.testing.MemorySink`)
+        gives the lane its own. The lane has its own buffer of ``max_queued`` and
+        its own counters (``stats().logs``), and shares this object's worker
+        rules, fork handling and exit deadline.
+
+        Args:
+            service_name, service_version, environment: the logs' resource.
+            logs_endpoint: an OTLP/HTTP logs URL to send the lane to instead (an
+                OpenTelemetry Collector: ``http://localhost:4318/v1/logs``), or
+                another path on the PostHog host (``/otlp/v1/logs``); default
+                ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
+                ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` adds request headers. Events
+                still go to PostHog.
+            logs_rate_cap: the lane's cap per tumbling window, after scrubbing and
+                ``before_send``: ``{"max_logs": 50000, "window": 10}`` by default
+                (None or True); ``False`` (or a zero) turns it off. Past it, the
+                window's logs are dropped, counted as ``rate_limited``.
 
         .. versionadded:: 0.2
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
+            TypeError, ValueError: ``logs_endpoint`` is not a URL or a path, or
+                ``logs_rate_cap`` is not a cap.
+            ValueError: the lane is on already, with another value of one of these
+                arguments (a second handler's ``service_name``, say).
         """
+        from ._window_cap import WindowCap, parse_cap
+
+        rule = parse_cap("logs_rate_cap", logs_rate_cap)
+        given = {
+            "service_name": service_name,
+            "service_version": service_version,
+            "environment": environment,
+            "logs_endpoint": logs_endpoint,
+            "logs_rate_cap": logs_rate_cap,
+        }
         with self._logs_lock:
-            if self._logs is not None:
-                return self._logs
-            self._logs = self._build_logs(service_name, service_version, environment)
+            if self._logs is None:
+                logs = self._build_logs(service_name, service_version, environment, logs_endpoint)
+                logs.cap = None if rule is None else WindowCap(rule)
+                self._logs, self._logs_resource = logs, given
+                return logs
+            clash = [
+                f"{name}={value!r} (the lane has {self._logs_resource[name]!r})"
+                for name, value in given.items()
+                if value is not None and value != self._logs_resource[name]
+            ]
+            if clash:
+                raise ValueError(
+                    f"the logs lane of {self!r} is on already, with other settings: "
+                    + ", ".join(clash)
+                    + "; give every front-end that shares it the same ones"
+                )
             return self._logs
 
     def _build_logs(
-        self, service_name: str | None, service_version: str | None, environment: str | None
+        self,
+        service_name: str | None,
+        service_version: str | None,
+        environment: str | None,
+        logs_endpoint: str | None,
     ) -> Delivery:
         from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
+        from ._otlp_http import endpoint_problem, env_endpoint, env_endpoint_problem, env_headers
 
+        check(endpoint_problem(logs_endpoint))
+        if logs_endpoint is None:
+            problem = env_endpoint_problem()
+            if problem is None:
+                logs_endpoint = env_endpoint()
+            else:  # the lane may start at a first log, which must not raise
+                _diagnostics.report_once(
+                    "logs-env-endpoint", f"{problem}; logs go to PostHog instead."
+                )
         resource = resource_attributes(service_name, service_version, environment)
         client = self.client
+        api_key = client.api_key if client is not None else None
         sink: Sink
-        if client is not None and client.api_key:
-            sink = OtlpLogsSink(api_key=client.api_key, host=client.host, resource=resource)
+        logs_sink = getattr(self.sink, "logs_sink", None)  # MemorySink keeps logs too
+        if callable(logs_sink):
+            sink = logs_sink(resource)
+        elif api_key or (logs_endpoint is not None and not logs_endpoint.startswith("/")):
+            # With no key, a Collector's URL still gets the lane (it needs no key).
+            sink = OtlpLogsSink(
+                api_key=api_key,
+                host=client.host if client is not None else "",
+                resource=resource,
+                endpoint=logs_endpoint,
+                headers=env_headers(),
+            )
         else:
             sink = LocalLogsSink(resource)
         events = self._delivery
@@ -292,10 +338,25 @@ def _scrubber(scrub: object, keys: object, patterns: object) -> Scrubber | None:
     return Scrubber(extra_keys, extra_patterns) if extra_keys or extra_patterns else None
 
 
+Analytics.__doc__ = with_options(Analytics.__doc__, ANALYTICS_OPTIONS, "analytics")
+
 _default: Analytics | None = None
 # Reentrant: a record logged from a signal handler while its thread is creating
 # the default instance must not wait for itself.
 _default_lock = threading.RLock()
+
+
+def _takes_options_of(
+    cls: Callable[_P, Analytics],
+) -> Callable[[Callable[..., Analytics]], Callable[_P, Analytics]]:
+    """Give a function that passes its keyword arguments on to ``cls`` the signature
+    of ``cls``, for mypy, editors and `help` (options are written once, in `Analytics`)."""
+
+    def decorate(function: Callable[..., Analytics]) -> Callable[_P, Analytics]:
+        function.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]
+        return function
+
+    return decorate
 
 
 def get_analytics() -> Analytics:
@@ -316,39 +377,14 @@ def get_analytics() -> Analytics:
     return instance
 
 
-def configure(
-    *,
-    api_key: str | None = None,
-    host: str | None = None,
-    client: posthog.Posthog | None = None,
-    max_queued: int = DEFAULT_MAX_QUEUED,
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-    scrub: bool = True,
-    scrub_keys: Iterable[str] | None = None,
-    scrub_patterns: Iterable[str | Pattern[str]] | None = None,
-    before_send: BeforeSend | None = None,
-    rate_limit: bool | Mapping[str, float] | None = None,
-    sink: Sink | None = None,
-    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
-) -> Analytics:
-    """Replace the default instance with one built from these arguments (see `Analytics`).
+@_takes_options_of(Analytics)
+def configure(**options: Any) -> Analytics:
+    """Replace the default instance with one built from these options (those of
+    `Analytics`, with its defaults).
 
     A previous default instance is shut down first (within its own deadline).
     """
-    instance = Analytics(
-        api_key=api_key,
-        host=host,
-        client=client,
-        max_queued=max_queued,
-        shutdown_timeout=shutdown_timeout,
-        scrub=scrub,
-        scrub_keys=scrub_keys,
-        scrub_patterns=scrub_patterns,
-        before_send=before_send,
-        rate_limit=rate_limit,
-        sink=sink,
-        max_queued_bytes=max_queued_bytes,
-    )
+    instance = Analytics(**options)
     previous = swap_default(instance)
     if previous is not None:
         previous.shutdown()
