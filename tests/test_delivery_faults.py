@@ -459,7 +459,9 @@ def test_deadline_with_events_still_in_the_buffer_counts_each_once(
         assert took < 0.5 + 2.0
         assert final.emitted == 100 and final.queued == 100
         assert final.dropped["timeout"] > 0
-        assert final.sent + final.dropped["timeout"] == 100
+        # The event in the SDK's slow before_send at the deadline is counted as such.
+        stuck = final.dropped["in_user_code"]
+        assert final.sent + final.dropped["timeout"] + stuck == 100
         assert _identity_holds(final), final
         assert analytics.stats() == final
     finally:

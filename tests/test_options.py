@@ -98,6 +98,7 @@ def test_every_declared_option_is_a_front_end_option() -> None:
         "client": None,
         "analytics": None,
         "max_queued": None,
+        "max_queued_bytes": None,
         "shutdown_timeout": None,
         "scrub": None,
         "scrub_keys": None,

@@ -4,13 +4,14 @@ caller's thread, built into a `Message` on the delivery worker."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
 
-from . import context
+from . import _held, context
 from ._message import Message, make_message
+from ._outgoing import MAX_STRING_CHARS
 from ._validate import check, describe, distinct_id_problem, user_id
 from .events import EventData
 
@@ -25,6 +26,8 @@ class CallSnapshot:
     caller: context.CallerContext
     timestamp: datetime
     uuid: str
+    #: The bytes it holds, estimated (its long strings cut already).
+    size: int = _held.SNAPSHOT_BYTES
 
     def to_message(self) -> Message:
         """The event for this call."""
@@ -65,6 +68,12 @@ def snapshot_call(
             "properties must be a mapping or None,"
             f" got {type(properties).__name__} {describe(properties)}"
         )
+    size = _held.SNAPSHOT_BYTES + _held.cut_values(props)
+    description = data.long_description
+    if description is not None:
+        if len(description) > MAX_STRING_CHARS:
+            data = replace(data, long_description=_held.cut(description))
+        size += len(data.long_description or "")
     return CallSnapshot(
         data,
         distinct_id,  # type: ignore[arg-type]  # checked: a str
@@ -72,4 +81,5 @@ def snapshot_call(
         context.snapshot(),
         datetime.now(timezone.utc),
         str(uuid4()),
+        size,
     )

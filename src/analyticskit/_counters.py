@@ -75,6 +75,15 @@ class Counters(Generic[Item]):
             self._handed += events
             self._in_hand = 0
 
+    def may_hand_over(self) -> bool:
+        """Whether the item in hand may go to the sink: not once the counts are frozen
+        (it was counted then, the worker being in the application's code)."""
+        with self._lock:
+            if self._final is None:
+                return True
+            self._in_hand = 0
+            return False
+
     def lost(self, reason: DropReason) -> None:
         """The item in hand was dropped (not built, or refused by the sink)."""
         with self._lock:
@@ -84,8 +93,9 @@ class Counters(Generic[Item]):
 
     def sink_lost(self, kind: SinkLoss, count: int) -> None:
         """``count`` events the sink had taken were finally not delivered: ``failed``
-        (after its retries), ``rejected`` (PostHog answered 4xx) or ``too_large`` (a
-        record that alone is still over the server's size limit). Called by the sink."""
+        (after its retries), ``rejected`` (PostHog answered 4xx) or ``too_large``
+        (alone still over the server's size limit, never sent: an ``$exception``
+        that cannot fit, a log over the request cap). Called by the sink."""
         with self._lock:
             if self._final is not None:
                 return  # counted at the freeze: as timeout if still pending then
@@ -96,9 +106,15 @@ class Counters(Generic[Item]):
             else:
                 self._failed += count
 
-    def freeze(self, buffer: deque[Item], sink_pending: Callable[[], int]) -> tuple[Stats, int]:
-        """At the shutdown deadline: what is still buffered, in hand or in the sink is
-        dropped (timeout), and the counts stop changing. Returns them and that loss."""
+    def freeze(
+        self,
+        buffer: deque[Item],
+        sink_pending: Callable[[], int],
+        in_hand_reason: DropReason = "timeout",
+    ) -> tuple[Stats, int]:
+        """At the shutdown deadline: what is still buffered or in the sink is dropped
+        (timeout), the item in hand for ``in_hand_reason``, and the counts stop
+        changing. Returns them and that loss."""
         with self._lock:
             if self._final is not None:
                 return self._final, 0
@@ -107,7 +123,8 @@ class Counters(Generic[Item]):
             buffer.clear()
             self._cleared += cleared
             lost = cleared + self._in_hand + pending_in_sink
-            self._dropped["timeout"] += lost
+            self._dropped["timeout"] += cleared + pending_in_sink
+            self._dropped[in_hand_reason] += self._in_hand
             final = self._stats(0, pending_in_sink, pending=0)
             self._final = final
             return final, lost

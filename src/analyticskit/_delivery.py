@@ -1,14 +1,16 @@
 """Where events are delivered: a bounded buffer and one worker thread per sink.
 
 The caller's thread only appends a `Snapshot` to the buffer. The worker turns
-it into a `Message` and hands it to the sink (the posthog SDK's own queue). One
-limit, ``max_queued``, covers what waits here and in the SDK together. Every
+it into a `Message` and hands it to the sink (the posthog SDK's own queue). Two
+limits, ``max_queued`` events and ``max_queued_bytes`` (each snapshot's estimated
+size), cover what waits here and in the SDK together. Every
 event's fate is counted by `Counters`; forks, exits and signals are handled by
 `_lifecycle`.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -17,10 +19,11 @@ from collections.abc import Callable
 
 from . import _diagnostics, _guard, _lifecycle
 from ._counters import Counters
+from ._held import SNAPSHOT_BYTES, values_size
 from ._message import Snapshot
 from ._outgoing import Outgoing
 from ._window_cap import WindowCap
-from .config import DEFAULT_SHUTDOWN_TIMEOUT
+from .config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
 from .sinks import Sink
 from .stats import DropReason, Stats
 
@@ -40,6 +43,12 @@ _YIELD_EVERY = 16
 # (not by the callers, whose every record must stay cheap), at most once a minute.
 _HELD_BACK: tuple[DropReason, ...] = ("deduplicated", "rate_limited", "sampled")
 _REPORT_EVERY = 60.0  # seconds
+# What a shutdown grants a hand-over under way at its deadline (the SDK's capture
+# takes microseconds), so that its event is counted as what happened to it.
+_HAND_OVER_GRACE = 0.05  # seconds
+# An event this much larger, once built, than its snapshot's estimate tells its
+# front-end to measure more of its snapshots on the caller.
+_UNDERSIZED = 64 * 1024  # bytes
 
 
 class Delivery:
@@ -58,11 +67,14 @@ class Delivery:
         exit_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         outgoing: Outgoing | None = None,
         track: bool = True,
+        max_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         self.sink = sink
         #: Scrubbing, size caps and before_send, on the worker, for every event.
         self.outgoing = outgoing or Outgoing(None, None)
         self.max_queued = max_queued
+        self.max_bytes = max_bytes
+        self._sending = f"a Sink.send (to {sink.description})"
         #: The deadline of the shutdown that interpreter exit, a pool child's end
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
@@ -82,6 +94,15 @@ class Delivery:
 
     def _reset(self) -> None:
         self._buffer: deque[Snapshot] = deque()
+        # The estimated bytes of what is buffered or in the sink: callers add, the
+        # worker subtracts (each ``+=`` runs between the interpreter's thread
+        # switches, which happen at calls and jumps only). ``_sizes`` are those of the
+        # buffered snapshots (appended before them), ``_sink_sizes`` those of the
+        # events in the sink (oldest first, as the SDK's queue sends them).
+        self._held_bytes = 0
+        self._handed_size = 0  # the size of the event being handed over, once cut
+        self._sizes: deque[int] = deque()
+        self._sink_sizes: deque[int] = deque()
         self.counters: Counters[Snapshot] = Counters()
         self.sink.attach(self.counters.sink_lost)
         # Held by the worker while it is inside third-party code (building a
@@ -99,15 +120,27 @@ class Delivery:
         self._report_lock = threading.Lock()
         self._reported: dict[DropReason, int] = dict.fromkeys(_HELD_BACK, 0)
         self._reported_at: float | None = None
+        # What the worker runs now that may be the application's code (a formatter,
+        # a before_send, a Sink's send), and since when: named when a deadline
+        # passes with the worker still in it.
+        self._doing: str | None = None
+        self._doing_since = 0.0
 
     # -- the caller's side: cheap, never blocks, never raises ----------------
 
-    def submit(self, item: Snapshot) -> bool:
-        """Queue ``item`` for the worker; False (and counted) if dropped."""
+    def submit(self, item: Snapshot, size: int = SNAPSHOT_BYTES) -> bool:
+        """Queue ``item`` (of about ``size`` bytes) for the worker; False (and counted)
+        if dropped."""
         buffer = self._buffer
-        if not self._open or len(buffer) + self._sink_backlog >= self.max_queued:
-            self.counters.refused(self.refusal() or "buffer_full")
+        if (
+            not self._open
+            or len(buffer) + self._sink_backlog >= self.max_queued
+            or self._held_bytes + size > self.max_bytes
+        ):
+            self.counters.refused(self.refusal(size) or "buffer_full")
             return False
+        self._held_bytes += size
+        self._sizes.append(size)
         buffer.append(item)
         if not self._started:
             self._start()
@@ -118,12 +151,15 @@ class Delivery:
             self._wake.set()
         return True
 
-    def refusal(self) -> DropReason | None:
-        """Why `submit` would drop an event now (closed, or at the limit), else None.
-        Counts nothing (`drop` counts)."""
+    def refusal(self, size: int = SNAPSHOT_BYTES) -> DropReason | None:
+        """Why `submit` would drop an event (of ``size`` bytes) now (closed, or at a
+        limit), else None. Counts nothing (`drop` counts)."""
         if not self._open:
             return "after_shutdown"
-        if len(self._buffer) + self._sink_backlog >= self.max_queued:
+        if (
+            len(self._buffer) + self._sink_backlog >= self.max_queued
+            or self._held_bytes + size > self.max_bytes
+        ):
             return "buffer_full"
         return None
 
@@ -142,8 +178,10 @@ class Delivery:
         summaries of held-back records)."""
         self._tickers.append(weakref.WeakMethod(due))
 
-    def _tick(self, everything: bool) -> int:
-        """Queue the front-ends' summaries that are due; how many."""
+    def _tick(self, everything: bool, deadline: float | None = None) -> int:
+        """Queue the front-ends' summaries that are due; how many. With a ``deadline``
+        (flush and shutdown, on the caller's thread), none past it: the worker may
+        hold the fork guard for as long as the application's code it runs takes."""
         self._report_held_back()
         queued = 0
         for ref in list(self._tickers):
@@ -151,12 +189,17 @@ class Delivery:
             if due is None:
                 self._tickers.remove(ref)
                 continue
+            wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            # The fork guard: a front-end's tables have locks.
+            if not self._busy.acquire(timeout=wait):
+                return queued
             try:
-                with self._busy:  # the fork guard: a front-end's tables have locks
-                    items = due(everything)
+                items = due(everything)
             except Exception as error:
                 _diagnostics.report_once("ticker", f"a front-end's summaries failed: {error!r}")
                 continue
+            finally:
+                self._busy.release()
             for item in items:
                 queued += self.submit(item)
         return queued
@@ -241,12 +284,29 @@ class Delivery:
             with self._busy:
                 item = self.counters.take(self._buffer)
                 if item is None:
-                    self._sink_backlog = self.sink.pending()
+                    self._sink_backlog = self._sink_pending()
                     return
-                if not self._hand_over(item):  # held back: the sink's backlog is as it was
+                size = self._sizes.popleft() if self._sizes else 0
+                events = self._hand_over(item)
+                if events is None:  # held back: the sink's backlog is as it was
+                    self._held_bytes -= size
                     self._sink_backlog -= 1
                     continue
-            self._sink_backlog = self.sink.pending()
+                if events:
+                    # What the event holds now it is cut, if more than the caller saw.
+                    held = max(size, self._handed_size)
+                    self._held_bytes += held - size
+                    if held - size > _UNDERSIZED:
+                        # A front-end that measures only part of its snapshots on the
+                        # caller (a record's message, not its extras) measures all.
+                        undersized = getattr(item, "undersized", None)
+                        if undersized is not None:
+                            undersized()
+                    self._sink_sizes.append(held)
+                    self._sink_sizes.extend(itertools.repeat(0, events - 1))
+                else:
+                    self._held_bytes -= size
+            self._sink_backlog = self._sink_pending()
             built += 1
             if built >= _YIELD_EVERY:
                 # Records held back by the volume caps cost little here and do not
@@ -254,20 +314,40 @@ class Delivery:
                 built = 0
                 time.sleep(0)
 
-    def _hand_over(self, item: Snapshot) -> bool:
-        """Build ``item``'s event and hand it to the sink; False if it was held back."""
+    def _enter(self, doing: str) -> None:
+        """The worker enters a step that may run the application's code."""
+        self._doing_since = time.monotonic()
+        self._doing = doing
+
+    def _sink_pending(self) -> int:
+        """The sink's pending count; the bytes of the events that left it are no
+        longer held."""
+        pending = self.sink.pending()
+        sizes = self._sink_sizes
+        while len(sizes) > pending:
+            self._held_bytes -= sizes.popleft()
+        return pending
+
+    def _hand_over(self, item: Snapshot) -> int | None:
+        """Build ``item``'s event and hand it to the sink: how many events the sink
+        took (0: none, the item was lost), None if it was held back."""
         try:
+            self._enter("the build of an event (a formatter, a value's __str__)")
             message = item.to_message()
             if isinstance(message, str):  # held back by a front-end's volume caps
                 self.counters.lost(message)
-                return False
-            prepared = self.outgoing.prepare(message)
+                return None
+            prepared = self.outgoing.prepare(message, self._enter)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
-                return True
+                return 0
             if self.cap is not None and not self.cap.allow():
                 self.counters.lost("rate_limited")
-                return True
+                return 0
+            self._handed_size = SNAPSHOT_BYTES + values_size(prepared.properties)
+            self._enter(self._sending)
+            if not self.counters.may_hand_over():
+                return 0  # a shutdown's deadline passed meanwhile: counted there
             events = self.sink.send(prepared)
         except Exception as error:
             self.counters.lost("invalid")
@@ -275,12 +355,21 @@ class Delivery:
                 "build-failed",
                 f"an event could not be built or handed over and was dropped: {error!r}",
             )
-            return True
+            return 0
+        finally:
+            self._doing = None
         if events > 0:
             self.counters.handed(events)
-        else:
-            self.counters.lost("after_shutdown" if not self._open else "buffer_full")
-        return True
+            return events
+        self.counters.lost("after_shutdown" if not self._open else "buffer_full")
+        return 0
+
+    def _stuck(self) -> str | None:
+        """What application code the worker is in and for how long, if it is in any."""
+        doing = self._doing
+        if doing is None:
+            return None
+        return f"{doing} has been running for {time.monotonic() - self._doing_since:.1f} s"
 
     def _wait_drained(self, deadline: float) -> bool:
         """Wait until the worker has handed everything to the sink, or the deadline."""
@@ -331,9 +420,16 @@ class Delivery:
         # The worker decides what the volume caps hold back as it drains; then the
         # summaries of every window, and their delivery.
         self._wait_drained(deadline)
-        self._tick(True)
+        self._tick(True, deadline)
         drained = self._wait_drained(deadline)
         self.sink.flush(max(0.0, deadline - time.monotonic()))
+        stuck = None if drained else self._stuck()
+        if stuck is not None:
+            _diagnostics.report_once(
+                "flush-stuck",
+                f"flush({timeout:g}) returned at its deadline with {self.noun} still queued:"
+                f" {stuck}. Reported once.",
+            )
         return (
             drained
             and self.counters.in_hand == 0
@@ -349,7 +445,7 @@ class Delivery:
         for lane in (self, *self.companions):
             if lane._open:  # the front-ends' last summaries, once the worker has drained
                 lane._wait_drained(deadline)
-                lane._tick(True)
+                lane._tick(True, deadline)
         lanes = [lane for lane in (self, *self.companions) if lane._close()]
         for lane in lanes:  # their workers drain at the same time
             lane._wait_drained(deadline)
@@ -358,7 +454,7 @@ class Delivery:
         for lane in lanes:  # ...while this lane's sink flushes (the SDK's flush blocks)
             lane.sink.flush(max(0.0, deadline - time.monotonic()))
         for lane in lanes:
-            lane._freeze(timeout)
+            lane._freeze(timeout, deadline)
         for lane in lanes:
             # Closed after the freeze: what a sink's shutdown does after the
             # deadline (a late failure, a late success) no longer changes the counts.
@@ -376,14 +472,26 @@ class Delivery:
             _lifecycle.untrack(self._exit_hook)
         return True
 
-    def _freeze(self, timeout: float) -> None:
+    def _freeze(self, timeout: float, deadline: float) -> None:
         self._stopping = True
         self._wake.set()
-        _, lost = self.counters.freeze(self._buffer, self.sink.pending)
+        # A hand-over under way ends first (within the deadline), so that its event is
+        # counted as what happened to it; one stuck in the application's code is
+        # counted as such, and never handed over afterwards (`may_hand_over`).
+        held = self._busy.acquire(timeout=max(_HAND_OVER_GRACE, deadline - time.monotonic()))
+        stuck = None if held or not self.counters.in_hand else self._stuck()
+        try:
+            _, lost = self.counters.freeze(
+                self._buffer, self.sink.pending, "timeout" if stuck is None else "in_user_code"
+            )
+        finally:
+            if held:
+                self._busy.release()
         if lost:
             _diagnostics.report(
                 f"{lost} {self.noun} not delivered to {self.sink.description}"
                 f" within the {timeout:g}s shutdown deadline; counted as dropped (timeout)."
+                + ("" if stuck is None else f" {stuck}: its event is counted as in_user_code.")
             )
 
     def stats(self) -> Stats:

@@ -57,6 +57,23 @@ _SKIP_RECURSION = _Skip("recursion")
 _SKIP_FILTERED = _Skip("filtered")
 
 
+def _flag(extra: Mapping[str, Any], key: str) -> bool | None:
+    """A lane flag in a record's ``extra`` (None: not given); one whose truth cannot be
+    told (its ``__bool__`` raises) is ignored, and reported once."""
+    value = extra.get(key)
+    if value is None:
+        return None
+    try:
+        return bool(value)
+    except Exception as error:
+        _diagnostics.report_once(
+            f"extra-{key}",
+            f"a log record's extra {key} has no truth value ({error!r}); it is ignored."
+            " Reported once.",
+        )
+        return None
+
+
 def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
     # A plain name matches the logger and its children; a glob uses fnmatch.
     return any(
@@ -137,14 +154,14 @@ class FrontEnd:
         unless ``extra`` forces a lane (a lane that is off stays off)."""
         to_events = levelno >= self.event_level
         to_logs = levelno >= self.logs_level
-        forced = extra.get(EXTRA_TO_EVENTS)
+        forced = _flag(extra, EXTRA_TO_EVENTS)
         if forced is not None:
-            to_events = bool(forced)
+            to_events = forced
         elif not to_events:
             to_events = any(extra.get(key) is not None for key in EXTRA_EVENT_KEYS)
-        forced = extra.get(EXTRA_TO_LOGS)
+        forced = _flag(extra, EXTRA_TO_LOGS)
         if forced is not None:
-            to_logs = bool(forced) and self.logs_level != _NEVER
+            to_logs = forced and self.logs_level != _NEVER
         return to_events, to_logs
 
     def _enable_logs(self, analytics: Analytics) -> Delivery:

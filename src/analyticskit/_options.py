@@ -20,7 +20,7 @@ from typing import Any
 
 from ._record_to_event import DEFAULT_MAX_EVENT_NAMES
 from ._volume import DEFAULT_DEDUPE_WINDOW
-from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT
+from .config import DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
 
 
 class _Absent:
@@ -98,6 +98,14 @@ OPTIONS: tuple[Option, ...] = (
         "how many events may wait, here and in the SDK's queue together; past it new"
         " events are dropped and counted (buffer_full).",
         DEFAULT_MAX_QUEUED,
+    ),
+    _connection(
+        "max_queued_bytes",
+        "int",
+        "how many bytes those events may hold together (their strings, estimated as"
+        " they are captured); past it new events are dropped and counted (buffer_full).",
+        DEFAULT_MAX_QUEUED_BYTES,
+        "32 MiB",
     ),
     _connection(
         "shutdown_timeout",

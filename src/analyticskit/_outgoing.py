@@ -23,6 +23,7 @@ from pythonjsonlogger.json import JsonEncoder
 from . import _diagnostics
 from ._message import BeforeSend, Message
 from ._scrub import MASK, Scrubber
+from ._validate import MAX_DISTINCT_ID, distinct_id_problem
 from .stats import DropReason
 
 MAX_STRING_CHARS = 64 * 1024
@@ -262,8 +263,13 @@ class Outgoing:
         #: Values that raised while read (a property, an ``__iter__``), each sent as a marker.
         self.unreadable = 0
 
-    def prepare(self, message: Message) -> Message | DropReason:
-        """The event as it may leave, or why it may not."""
+    def prepare(
+        self, message: Message, entering: Callable[[str], None] | None = None
+    ) -> Message | DropReason:
+        """The event as it may leave, or why it may not. ``entering`` is told of each
+        step that runs the application's code (a value's ``__str__``, a hook)."""
+        if entering is not None:
+            entering("the scrubbing of an event's values (a value's __str__)")
         properties = self._clean(message.properties)
         if properties is None:
             return "too_large"
@@ -272,18 +278,22 @@ class Outgoing:
             hooks = (*hooks, self.before_send)
         message = _with_properties(message, properties, self.scrubber)
         if not hooks:
-            return message
+            return _with_checked_id(message)
+        if entering is not None:
+            entering("a before_send")
         for hook in hooks:
             edited = _run_before_send(hook, message)
             if edited is None:
                 return "before_send"
             message = edited
+        if entering is not None:
+            entering("the scrubbing of an event's values (a value's __str__)")
         # A hook may have added anything: the caps apply to what it returned.
         properties = self._clean(message.properties)
         return (
             "too_large"
             if properties is None
-            else _with_properties(message, properties, self.scrubber)
+            else _with_checked_id(_with_properties(message, properties, self.scrubber))
         )
 
     def _clean(self, properties: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -346,6 +356,26 @@ def _with_properties(
         message.before_send,
         message.trace,
     )
+
+
+def _with_checked_id(message: Message) -> Message:
+    """``message`` with a distinct id PostHog accepts, whatever set it (posthog's
+    context, a ``before_send``): PostHog refuses the whole batch of an event whose id
+    is too long or blank, so such an id becomes personless (reported once)."""
+    distinct_id = message.distinct_id
+    if distinct_id is None or (
+        type(distinct_id) is str and len(distinct_id) <= MAX_DISTINCT_ID and distinct_id.strip()
+    ):
+        return message
+    problem = distinct_id_problem("distinct_id", distinct_id)
+    if problem is None:  # a str subclass PostHog takes as it is
+        return message
+    _diagnostics.report_once(
+        "bad-final-distinct-id",
+        f"an event's final distinct id was refused ({problem}); it was sent personless."
+        " (The id came from posthog's context or a before_send.) Reported once.",
+    )
+    return dataclasses.replace(message, distinct_id=None)
 
 
 def _renamed(properties: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from uuid import uuid4
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
+from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, last_values_size
 from ._levels import default_event_type, default_relevancy, level_name
 from ._message import BeforeSend, Message, make_message
+from ._outgoing import MAX_STRING_CHARS
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem, user_id
 from ._volume import RecordVolume
 from .events import (
@@ -117,11 +119,18 @@ class RecordSnapshot(NamedTuple):
     caller: context.CallerContext
     #: A summary of records held back as duplicates (`with_repeats`): never held back.
     summary: bool = False
+    #: The bytes it holds, estimated (its long strings cut already, `_held`).
+    size: int = SNAPSHOT_BYTES
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
         mapper = self.mapper
         return mapper.held_back(self, mapper.volumes[0]) or mapper.build(self)
+
+    def undersized(self) -> None:
+        """The worker found this record's event far larger than `size`: its mapper
+        measures the extras of the records that follow on the caller's thread."""
+        self.mapper.measure_extras = True
 
     def with_repeats(self, count: int, first_seen: float, last_seen: float) -> RecordSnapshot:
         """The summary of ``count`` records identical to this one, held back by
@@ -151,6 +160,10 @@ class RecordMapper:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
         self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
+        #: Whether `snapshot` measures (and cuts) the values of a record's extra keys:
+        #: from the first record whose extras the worker found large (`undersized`),
+        #: not before, since it costs every record a loop.
+        self.measure_extras = False
         #: The volume control of the events lane and of the logs lane, each made by
         #: ``make_volume(for_logs)``: a table each (a record in both lanes is
         #: counted in both); the logs lane's has no per-name rate cap.
@@ -202,11 +215,21 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
+        attrs = record.__dict__.copy()
+        size = SNAPSHOT_BYTES + len(message)
+        if text is not message:
+            size += len(text)
+        if size > _LONG:  # cut before it is held
+            message, text, size = _cut_record(attrs, message, text)
+        if self.measure_extras:
+            extras = len(attrs) - PLAIN_RECORD_ATTRS
+            if extras > 0:
+                size += last_values_size(attrs, extras)
         return _new_snapshot(
             RecordSnapshot,
             (
                 self,
-                record.__dict__.copy(),
+                attrs,
                 source,
                 message,
                 text,
@@ -217,6 +240,7 @@ class RecordMapper:
                 if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
                 else context.snapshot(),
                 False,
+                size,
             ),
         )
 
@@ -224,7 +248,12 @@ class RecordMapper:
         """The event for one record (``event`` False: for the logs lane, whose ids
         are not event names, and are not capped)."""
         attrs = snap.attrs
-        extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
+        try:
+            extras = {
+                k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")
+            }
+        except (AttributeError, TypeError):  # a key that is not a str (extra={1: ...})
+            extras = _extras_with_odd_keys(attrs)
         extras.pop(EXTRA_TO_EVENTS, None)
         extras.pop(EXTRA_TO_LOGS, None)
         levelno: int = attrs["levelno"]
@@ -288,6 +317,49 @@ class RecordMapper:
             exception=snap.exception,
             before_send=self._before_send,
         )
+
+
+_LONG = SNAPSHOT_BYTES + MAX_STRING_CHARS
+
+
+def _cut_record(attrs: dict[str, Any], message: str, text: str) -> tuple[str, str, int]:
+    """A record with a long message or text, cut before it is held: the message, the
+    text, the record's own strings (its template, traceback and stack), and its args
+    (the worker reads them only as a flag: the message has them formatted in)."""
+    whole = message
+    message = cut(message)
+    text = message if text is whole else cut(text)
+    size = SNAPSHOT_BYTES + len(message) + (0 if text is message else len(text))
+    for key in ("msg", "exc_text", "stack_info", "message"):
+        value = attrs.get(key)
+        if value is whole:
+            attrs[key] = message
+        elif value.__class__ is str and len(value) > MAX_STRING_CHARS:
+            attrs[key] = value = cut(value)
+            size += len(value)
+    if attrs.get("args"):
+        attrs["args"] = ("[formatted into the message]",)
+    return message, text, size
+
+
+def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:
+    """The extra keys of a record where some key is not a str: those turned into one
+    (``1`` -> ``"1"``), those whose ``__str__`` raises left out (reported once)."""
+    extras: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if not isinstance(key, str):
+            try:
+                key = str(key)
+            except Exception as error:
+                _diagnostics.report_once(
+                    "extra-key",
+                    f"a log record's extra key could not be made a str ({error!r});"
+                    " that key was left out, the event kept. Reported once.",
+                )
+                continue
+        if key not in _RESERVED and not key.startswith("_"):
+            extras[key] = value
+    return extras
 
 
 def _event_id(snap: RecordSnapshot) -> str:

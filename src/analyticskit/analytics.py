@@ -16,7 +16,7 @@ from typing import Any, ParamSpec
 
 import posthog
 
-from . import _diagnostics
+from . import _diagnostics, _guard
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
 from ._message import BeforeSend
@@ -25,7 +25,7 @@ from ._outgoing import Outgoing
 from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
 from ._validate import bool_problem, check, describe, positive_problem
 from ._volume import RateLimiter, parse_rate_limit
-from .config import DEFAULT_MAX_QUEUED, DEFAULT_SHUTDOWN_TIMEOUT, Settings
+from .config import DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
 from .sinks import LocalSink, PostHogSink, Sink, check_sink
 from .stats import Stats
@@ -65,8 +65,10 @@ class Analytics:
         before_send: BeforeSend | None = None,
         rate_limit: bool | Mapping[str, float] | None = None,
         sink: Sink | None = None,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
+        check(positive_problem("max_queued_bytes", max_queued_bytes, int))
         check(positive_problem("shutdown_timeout", shutdown_timeout, float))
         scrubber = _scrubber(scrub, scrub_keys, scrub_patterns)
         if before_send is not None and not callable(before_send):
@@ -103,6 +105,7 @@ class Analytics:
             max_queued,
             exit_timeout=self.shutdown_timeout,
             outgoing=Outgoing(scrubber, before_send),
+            max_bytes=max_queued_bytes,
         )
         self._logs: Delivery | None = None
         self._logs_resource: Mapping[str, Any] = {}
@@ -151,12 +154,17 @@ class Analytics:
                 what is allowed. Nothing is queued then.
 
         Never blocks on the network: the event is built and sent by a worker thread.
+        Called from inside delivery (a ``before_send``, a `Sink`), it queues nothing:
+        the event is counted as dropped (``recursion``), as records logged there are.
         """
+        if _guard.busy():  # called from a before_send, a Sink, the SDK's threads
+            self._delivery.drop("recursion")
+            return None
         snapshot = snapshot_call(data, from_user_id, properties)
         if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
             self._delivery.drop("rate_limited")
             return None
-        return snapshot.uuid if self._delivery.submit(snapshot) else None
+        return snapshot.uuid if self._delivery.submit(snapshot, snapshot.size) else None
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
         """Deliver what is queued (logs too), waiting at most ``timeout`` seconds in all.
@@ -306,6 +314,7 @@ class Analytics:
             exit_timeout=self.shutdown_timeout,
             outgoing=events.outgoing,  # the same scrubbing, size caps and before_send
             track=False,
+            max_bytes=events.max_bytes,
         )
         logs.noun = "logs"
         events.companions.append(logs)
@@ -360,7 +369,13 @@ def get_analytics() -> Analytics:
     if instance is None:
         with _default_lock:
             if _default is None:
-                _default = Analytics()
+                built = Analytics()
+                # A signal handler or a finalizer that captured while this thread
+                # built it (the lock is reentrant) made one already: keep that one.
+                if _default is None:
+                    _default = built
+                else:
+                    built.shutdown(0)
             instance = _default
     return instance
 

@@ -15,6 +15,8 @@ ENV_PROJECT_API_KEY = "POSTHOG_PROJECT_API_KEY"
 ENV_HOST = "POSTHOG_HOST"
 
 DEFAULT_MAX_QUEUED = 10_000
+DEFAULT_MAX_QUEUED_BYTES = 32 * 1024 * 1024
+"""What the events waiting for delivery may hold in all, estimated (32 MiB)."""
 DEFAULT_SHUTDOWN_TIMEOUT = 3.0
 
 

@@ -24,7 +24,7 @@ from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend
 from ._options import FRONT_END_OPTIONS, given_options, with_options
-from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS
+from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS, EXTRA_TO_LOGS
 from ._record_to_log import LogSnapshot
 from ._root_watch import RootWatch
 from ._volume import DEFAULT_DEDUPE_WINDOW
@@ -72,6 +72,7 @@ class PostHogHandler(logging.Handler):
         ignore_loggers: Iterable[str] | None = None,
         capture_exceptions: bool = False,
         max_queued: int | None = None,
+        max_queued_bytes: int | None = None,
         shutdown_timeout: float | None = None,
         scrub: bool | None = None,
         scrub_keys: Iterable[str] | None = None,
@@ -126,6 +127,10 @@ class PostHogHandler(logging.Handler):
             else:
                 events, logs = front.lanes(record.levelno, record.__dict__)
                 if events is None and logs is None:
+                    extra = record.__dict__
+                    if EXTRA_TO_EVENTS in extra or EXTRA_TO_LOGS in extra:
+                        # Kept out of both lanes by its extra: counted, not silent.
+                        (front.given_events or get_analytics().delivery).drop("filtered")
                     return
             lane = events or logs
             assert lane is not None
@@ -151,11 +156,11 @@ class PostHogHandler(logging.Handler):
             if events is not None:
                 if watched[0] is not events:
                     front.watch(events, 0)
-                events.submit(item)
+                events.submit(item, item.size)
             if logs is not None:
                 if watched[1] is not logs:
                     front.watch(logs, 1)
-                logs.submit(LogSnapshot(item))
+                logs.submit(LogSnapshot(item), item.size)
         except Exception:
             self.handleError(record)
 

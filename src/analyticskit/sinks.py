@@ -15,14 +15,16 @@ from typing import Any, Protocol
 from uuid import uuid4
 
 import posthog
+from posthog.exception_utils import mark_exception_as_captured
 from posthog.request import APIError
 from posthog.utils import system_context
 
 from . import _diagnostics
 from ._counters import SinkLoss
+from ._exception_event import exception_properties
 from ._json import json_line
 from ._message import Message
-from ._outgoing import scrub_sdk_event
+from ._outgoing import MAX_EVENT_BYTES, scrub_sdk_event
 from ._scrub import Scrubber
 from .context import trace_properties
 
@@ -90,7 +92,8 @@ class Sink(Protocol):
     exception it raises counts the event as ``invalid``. Events a sink takes and
     later fails to deliver are reported through the function given to ``attach``
     (``report("failed", n)`` or ``report("rejected", n)``), so that the counters
-    balance. ``pending`` lets ``flush`` and the memory bound see what the sink
+    balance; ``report("too_large", n)`` for events it took that could not fit under
+    PostHog's size limit. ``pending`` lets ``flush`` and the memory bound see what the sink
     still holds. ``flush`` and ``close`` must return within their ``timeout``: the
     engine's deadlines hold around a ``send`` that blocks, not inside them.
     """
@@ -227,19 +230,9 @@ class PostHogSink:
         queued = 0
         if message.exception is not None:
             exception_uuid = str(uuid4())
-            if self.client.capture_exception(
-                message.exception,
-                distinct_id=message.distinct_id,
-                properties={
-                    **(span or {}),
-                    "event_name": message.name,
-                    "event_uuid": message.uuid,
-                },
-                timestamp=message.timestamp,
-                uuid=exception_uuid,
-            ):
+            queued, linked = self._send_exception(message, exception_uuid, span)
+            if linked:
                 properties = {**properties, "exception_uuid": exception_uuid}
-                queued += 1
         uuid = self.client.capture(
             message.name,
             distinct_id=message.distinct_id,
@@ -248,6 +241,41 @@ class PostHogSink:
             uuid=message.uuid,
         )
         return queued + (uuid is not None)
+
+    def _send_exception(
+        self, message: Message, uuid: str, span: dict[str, Any] | None
+    ) -> tuple[int, bool]:
+        """Queue ``message``'s ``$exception`` (Error Tracking): how many events it made
+        (one too large to send is reported as such, and counts as taken), and
+        whether it was queued."""
+        exception = message.exception
+        assert exception is not None
+        try:
+            event = exception_properties(
+                self.client,
+                exception,
+                {**(span or {}), "event_name": message.name, "event_uuid": message.uuid},
+            )
+        except ValueError:  # posthog's own integration captured it already
+            return 0, False
+        if event is None:
+            _diagnostics.report_once(
+                "exception-too-large",
+                f"an $exception stayed over {MAX_EVENT_BYTES} bytes with its frames cut;"
+                " it was dropped (too_large). Reported once.",
+            )
+            self._report("too_large", 1)
+            return 1, False
+        if not self.client.capture(
+            "$exception",
+            distinct_id=message.distinct_id,
+            properties=event,
+            timestamp=message.timestamp,
+            uuid=uuid,
+        ):
+            return 0, False
+        mark_exception_as_captured(exception, uuid)
+        return 1, True
 
     def pending(self) -> int:
         return int(self.client.queue.unfinished_tasks)

@@ -21,6 +21,7 @@ DropReason = Literal[
     "deduplicated",
     "before_send",
     "too_large",
+    "in_user_code",
 ]
 """Why an event was dropped.
 
@@ -41,8 +42,13 @@ DropReason = Literal[
 - ``deduplicated``: a record identical to one sent within the handler's
   de-duplication window; the window's summary event carries ``repeatCount``.
 - ``before_send``: dropped by a ``before_send`` hook, or the hook raised.
-- ``too_large``: still over PostHog's size limit with every string cut; in the
-  logs lane, a log that alone is over the 2 MiB request cap, or answered 413.
+- ``too_large``: still over PostHog's size limit with every string (and an
+  ``$exception``'s frames) cut; in the logs lane, a log that alone is over the
+  2 MiB request cap, or answered 413.
+- ``in_user_code``: at a shutdown's deadline, the worker was still running the
+  application's code for this event (a ``before_send``, a custom `Sink`'s
+  ``send``, a formatter, a value's ``__str__``); the stderr line names which,
+  and for how long. The event is never handed over afterwards.
 """
 
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)
