@@ -5,8 +5,9 @@
 whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads
 (the other two on the worker, through `ForeignRecord`). The source by
 logger-name prefix and include/exclude are `FrontEnd.routes` and
-`FrontEnd.source`; the volume caps are the mapper's, on the worker; so the
-three map records to events by one set of rules.
+`FrontEnd.source`; the volume control is the front-end's, fresh for each
+delivery it feeds (`FrontEnd.watch`): repeats are held on the caller, the caps
+on the worker; so the three map records to events by one set of rules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import fnmatch
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -26,7 +28,7 @@ from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
 from ._record_to_log import LogSnapshot
-from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
@@ -105,19 +107,13 @@ class FrontEnd:
         #: Reads another library's records on the worker (`emit_foreign`).
         self.convert = convert
         self.mapper = RecordMapper(
-            options.level_rules,
-            options.capture_exceptions,
-            options.before_send,
-            lambda: RecordVolume.create(
-                options.rate_limit,
-                options.dedupe_window,
-                options.sample_levels,
-                options.sample_loggers,
-            ),
+            options.level_rules, options.capture_exceptions, options.before_send
         )
         #: The deliveries of the events and of the logs lane that poll this
         #: front-end's de-duplication summaries (`watch`).
         self.watched: list[Delivery | None] = [None, None]
+        self._summaries: list[_Summaries | None] = [None, None]  # what the deliveries poll
+        self._watch_lock = threading.Lock()
         self.routes: dict[str, str | _Skip] = {}
         own = options.connection.own
         # None: the shared default, looked up on each record, so that a later
@@ -165,29 +161,28 @@ class FrontEnd:
         return route
 
     def watch(self, delivery: Delivery, lane: int) -> None:
-        """Have ``delivery`` poll the summaries of records held back as duplicates in
-        ``lane`` (0: events, 1: logs): the delivery in use, which a front-end
-        checks against `watched` as it queues (the shared default may change)."""
-        self.watched[lane] = delivery
-        volume = self.mapper.volumes[lane]
-        if volume is not None and volume.summarizes:
-            delivery.add_ticker(self._log_summaries if lane else self._event_summaries)
-
-    def _event_summaries(self, everything: bool) -> list[Snapshot]:
-        return list(self._summaries(0, everything))
-
-    def _log_summaries(self, everything: bool) -> list[Snapshot]:
-        return [LogSnapshot(summary) for summary in self._summaries(1, everything)]
-
-    def _summaries(self, lane: int, everything: bool) -> list[RecordSnapshot]:
-        """The events that sum up the records ``lane`` held back as duplicates, for
-        the windows that ended (all of them with ``everything``)."""
-        volume = self.mapper.volumes[lane]
-        return [
-            window.sample.with_repeats(window.count, window.first_seen, window.last_seen)
-            for window in (volume.due(everything) if volume else [])
-            if isinstance(window.sample, RecordSnapshot)
-        ]
+        """Start ``lane``'s (0: events, 1: logs) volume control afresh for ``delivery``,
+        the delivery in use, which a front-end checks against `watched` as it queues
+        (the shared default may change: a new `configure`, each test's
+        `capture_events`); ``delivery`` polls its de-duplication summaries."""
+        with self._watch_lock:
+            if self.watched[lane] is delivery:
+                return
+            options = self.options
+            override = volume_overrides(delivery)
+            volume = RecordVolume.create(
+                override.get("rate_limit", options.rate_limit),
+                override.get("dedupe_window", options.dedupe_window),
+                options.sample_levels,
+                options.sample_loggers,
+            )
+            self.mapper.volumes[lane] = volume
+            # The previous delivery's poll ends with the volume it read (held weakly).
+            self._summaries[lane] = None
+            if volume is not None and volume.summarizes:
+                summaries = self._summaries[lane] = _Summaries(volume, lane)
+                delivery.add_ticker(summaries.due)
+            self.watched[lane] = delivery
 
     def invalid(self, error: Exception, report_key: str, what: str) -> None:
         """A record this front-end could not queue: counted as dropped (``invalid``)
@@ -214,6 +209,24 @@ class FrontEnd:
             delivery.drop("recursion")
             return
         delivery.submit(ForeignSnapshot(self, record, context.snapshot()))
+
+
+class _Summaries:
+    """What a delivery polls: the events that sum up the records one lane's volume
+    control held back as duplicates, for the windows that ended (all of them with
+    ``everything``)."""
+
+    def __init__(self, volume: RecordVolume, lane: int) -> None:
+        self.volume = volume
+        self.lane = lane
+
+    def due(self, everything: bool) -> list[Snapshot]:
+        summaries = [
+            window.sample.with_repeats(window.count, window.first_seen, window.last_seen)
+            for window in self.volume.due(everything)
+            if isinstance(window.sample, RecordSnapshot)
+        ]
+        return [LogSnapshot(summary) for summary in summaries] if self.lane else list(summaries)
 
 
 class OtherFrontEnd:

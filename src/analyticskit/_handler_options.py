@@ -19,7 +19,7 @@ from ._validate import (
     optional_text_problem,
     positive_problem,
 )
-from ._volume import DEFAULT_DEDUPE_WINDOW, RateLimit, parse_rate_limit, parse_rates
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordCaps, parse_record_caps, parse_rates
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -47,7 +47,7 @@ class HandlerOptions:
     capture_exceptions: bool
     connection: Connection
     before_send: BeforeSend | None
-    rate_limit: RateLimit | None
+    rate_limit: RecordCaps | None
     dedupe_window: float
     sample_levels: Mapping[int, float]
     sample_loggers: Mapping[str, float]
@@ -127,7 +127,7 @@ def parse_options(
             },
         ),
         before_send=before_send,
-        rate_limit=parse_rate_limit("rate_limit", _plain(rate_limit), None),
+        rate_limit=parse_record_caps("rate_limit", _plain(rate_limit)),
         dedupe_window=float(dedupe_window),  # type: ignore[arg-type]  # checked above
         sample_levels={
             level_number(f"sample_levels[{name!r}]", name): rate

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -22,7 +23,7 @@ from . import _diagnostics, _event_ids, context
 from ._levels import default_event_type, default_relevancy
 from ._message import BeforeSend, Message, make_message
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
-from ._volume import RecordVolume
+from ._volume import DEDUPE_MAX_CHARS, RecordVolume, RepeatTable, Window
 from .events import (
     EVENT_TYPES,
     MAX_ID_CHARS,
@@ -55,6 +56,8 @@ _formatter = logging.Formatter()
 _scope_in_use, _bound_user = context.scope_in_use, context.bound_user
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
+# A plain record's attributes come first in its __dict__, its extra keys after them.
+_PLAIN_KEYS = len(_LogRecord("", 0, "", 0, "", (), None).__dict__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ class RecordSnapshot(NamedTuple):
     caller: context.CallerContext
     #: A summary of records held back as duplicates (`with_repeats`): never held back.
     summary: bool = False
+    #: The de-duplication window this record opened on the caller's thread, if any.
+    window: Window | None = None
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
@@ -101,7 +106,7 @@ class RecordSnapshot(NamedTuple):
             "lastSeen": datetime.fromtimestamp(last_seen, tz=timezone.utc),
             "created": last_seen,
         }
-        return self._replace(attrs=attrs, exception=None, summary=True)
+        return self._replace(attrs=attrs, exception=None, summary=True, window=None)
 
 
 class RecordMapper:
@@ -112,15 +117,14 @@ class RecordMapper:
         level_map: Mapping[int, LevelRule],
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
-        make_volume: Callable[[], RecordVolume | None] | None = None,
     ) -> None:
         self._level_map = dict(level_map)
         self._capture_exceptions = capture_exceptions
         self._before_send: tuple[BeforeSend, ...] = (before_send,) if before_send else ()
-        #: The volume control of the events lane and of the logs lane, each made by
-        #: ``make_volume``: the same rules, a table each (a record in both lanes is
-        #: counted in both).
-        self.volumes = (make_volume(), make_volume()) if make_volume else (None, None)
+        #: The volume control of the events lane and of the logs lane, set by the
+        #: front-end for the delivery each feeds: the same rules, a table each (a
+        #: record in both lanes is counted in both).
+        self.volumes: list[RecordVolume | None] = [None, None]
 
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's
@@ -136,13 +140,20 @@ class RecordMapper:
             attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
             lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
             snap,
+            snap.window,
         )
 
     def snapshot(
-        self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None
-    ) -> RecordSnapshot:
-        """Read the record on the caller's thread. A message that cannot be formatted
-        (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
+        self,
+        record: logging.LogRecord,
+        source: str,
+        formatter: logging.Formatter | None,
+        repeats: RepeatTable | None = None,
+    ) -> RecordSnapshot | None:
+        """Read the record on the caller's thread; None if ``repeats`` holds it back as
+        a repeat of a recent record (the caller counts it). A message that cannot be
+        formatted (``log.info("%d", "x")``) is sent with its raw template, and
+        reported once."""
         exc_info = record.exc_info
         try:
             msg, args = record.msg, record.args
@@ -153,7 +164,27 @@ class RecordMapper:
             )
         except Exception as error:
             message = text = _raw_message(record, error)
+            formatted = False
         else:
+            formatted = True
+        # Nothing bound (the common case) is read without calling snapshot().
+        caller = (
+            context.EMPTY
+            if _scope_in_use() is None and _bound_user() is None
+            else context.snapshot()
+        )
+        window = None
+        if repeats is not None:
+            key = _repeat_key(record, message, caller)
+            if key is not None:
+                try:
+                    window = repeats.seen(key, record.created)
+                except Exception:  # unhashable: a list among the extras, a value's __hash__
+                    pass  # the worker looks for a repeat by the message
+                else:
+                    if window is None:
+                        return None
+        if formatted:
             text = (
                 message
                 if formatter is None and not exc_info and not record.stack_info
@@ -168,11 +199,9 @@ class RecordMapper:
                 message,
                 text,
                 exc_info[1] if exc_info and self._capture_exceptions else None,
-                # Nothing bound (the common case) is read without calling snapshot().
-                context.EMPTY
-                if _scope_in_use() is None and _bound_user() is None
-                else context.snapshot(),
+                caller,
                 False,
+                window,
             ),
         )
 
@@ -230,6 +259,32 @@ class RecordMapper:
             exception=snap.exception,
             before_send=self._before_send,
         )
+
+
+def _repeat_key(
+    record: logging.LogRecord, message: str, caller: context.CallerContext
+) -> tuple[Any, ...] | None:
+    """What makes a record identical to another: the same logger, level, message,
+    exception type, extra keys and values, and caller's user and session (a key
+    that may not hash: an extra value may be a list). None for a message too long
+    to keep."""
+    if len(message) > DEDUPE_MAX_CHARS:
+        return None
+    attrs = record.__dict__
+    extras: tuple[Any, ...] = ()
+    if len(attrs) > _PLAIN_KEYS:
+        extras = tuple(islice(attrs.items(), _PLAIN_KEYS, None))
+        if "asctime" in attrs:  # another handler's formatter ran first: not the record's
+            extras = tuple(item for item in extras if item[0] != "asctime")
+    exc_info = record.exc_info
+    return (
+        record.name,
+        record.levelno,
+        message,
+        extras,
+        None if caller is context.EMPTY else (caller.distinct_id, caller.session_id),
+        exc_info[0] if exc_info else None,
+    )
 
 
 def _event_id(snap: RecordSnapshot) -> str:

@@ -199,6 +199,11 @@ class PostHogHandler(logging.Handler):
                 source = front.source(record.name, lane)
                 if source is None:
                     return
+            watched = front.watched
+            if events is not None and watched[0] is not events:
+                front.watch(events, 0)
+            if logs is not None and watched[1] is not logs:
+                front.watch(logs, 1)
             busy = _guard.STATE.busy
             if busy[0] is False:
                 busy[0] = True
@@ -206,20 +211,23 @@ class PostHogHandler(logging.Handler):
                 lane.drop("recursion")
                 return
             try:
-                item = front.mapper.snapshot(record, source, self.formatter)
+                # Repeats are recognised here in the events lane alone (both lanes:
+                # on each lane's worker), so that a storm never fills the buffer.
+                volume = front.mapper.volumes[0] if logs is None else None
+                item = front.mapper.snapshot(
+                    record, source, self.formatter, volume.repeats if volume else None
+                )
             except Exception:
                 lane.drop("invalid")
                 raise
             finally:
                 busy[0] = False
-            watched = front.watched
+            if item is None:  # a repeat of a recent record, counted in its window
+                lane.drop("deduplicated")
+                return
             if events is not None:
-                if watched[0] is not events:
-                    front.watch(events, 0)
                 events.submit(item)
             if logs is not None:
-                if watched[1] is not logs:
-                    front.watch(logs, 1)
                 logs.submit(LogSnapshot(item))
         except Exception:
             self.handleError(record)
