@@ -12,7 +12,7 @@ import pytest
 
 from analyticskit import Stats
 from capture_server import CaptureServer
-from helpers import SEED, MakeAnalytics, MakeHandler, deliver
+from helpers import SEED, MakeAnalytics, MakeHandler, by_marker, deliver
 
 DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
 # The defaults with a window no pause of a loaded machine outlasts: a test that counts
@@ -194,3 +194,76 @@ def test_capture_event_cap_holds_across_threads(
     assert capped.flush(10)
     assert len(capture_server.wait_for(100)) == 100
     assert capped.stats().dropped["rate_limited"] == 4_000 - 100
+
+
+# -- the defaults hold storms back, never business traffic (issue 18) ----------------
+
+
+def handler_defaults() -> dict[str, object]:
+    """PostHogHandler's own volume defaults (the make_handler fixture turns them off)."""
+    return {"rate_limit": True, "dedupe_window": 1.0}
+
+
+def test_3000_orders_of_3000_users_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(3_000):
+        log.info("order %s paid", i, extra={"uid": f"u{i}"})
+    handler.flush(timeout=30)
+    events = capture_server.wait_for(3_000, timeout=30)
+    assert len(events) == 3_000
+    assert {e["distinct_id"] for e in events} == {f"u{i}" for i in range(3_000)}
+    stats = handler.stats()
+    assert stats.dropped_total == 0 and stats.sent == 3_000
+    assert balanced(stats)
+
+
+def test_3000_page_views_of_50_users_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(3_000):
+        log.info("viewed page %s", f"/p/{i}", extra={"uid": f"u{i % 50}"})
+    handler.flush(timeout=30)
+    assert len(capture_server.wait_for(3_000, timeout=30)) == 3_000
+    assert handler.stats().dropped_total == 0
+
+
+def test_300_orders_during_an_outage_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    capture_server.respond_with(503, times=2)  # PostHog fails its first requests
+    handler, log = make_handler(**handler_defaults())
+    for i in range(300):
+        log.info("order %d shipped", i, extra={"uid": f"u{i}"})
+    handler.flush(timeout=30)
+    events = capture_server.wait_for(300, timeout=30)
+    assert sorted(e["distinct_id"] for e in events) == sorted(f"u{i}" for i in range(300))
+    stats = handler.stats()
+    assert stats.sent == 300 and stats.dropped_total == 0 and balanced(stats)
+
+
+def test_20000_identical_errors_cost_no_other_record(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(max_queued=10_000, **LONG_WINDOW)
+    for i in range(10):
+        log.info("before %s", i, extra={"marker": f"b{i}"})
+    for _ in range(20_000):
+        log.error("database unreachable")
+    for i in range(20):
+        log.info("after %s", i, extra={"marker": f"a{i}"})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    marked = by_marker(e for e in events if "marker" in e["properties"])
+    assert set(marked) == {f"b{i}" for i in range(10)} | {f"a{i}" for i in range(20)}
+    storm = [e for e in events if e["event"] == "error_database_unreachable"]
+    assert 1 <= len(storm) <= 4, len(storm)
+    # Every record of the storm accounted for: sent as itself or summed up.
+    assert sum(e["properties"].get("repeatCount", 1) for e in storm) == 20_000
+    assert stats.dropped["buffer_full"] == 0
+    firsts = [e for e in storm if "repeatCount" not in e["properties"]]
+    assert stats.dropped["deduplicated"] == 20_000 - len(firsts)
+    assert balanced(stats)

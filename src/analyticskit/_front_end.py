@@ -314,7 +314,7 @@ class ForeignSnapshot:
         capture = exc_info is not None and front.options.capture_exceptions
         exception = exc_info[1] if capture and exc_info is not None else None
         snapshot = RecordSnapshot(
-            front.mapper, attrs, source, message, text, exception, self.caller
+            front.mapper, attrs, source, message, text, exception, self.caller, False, False
         )
         return snapshot.to_message()
 

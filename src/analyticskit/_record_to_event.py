@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from uuid import uuid4
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -87,8 +87,10 @@ class RecordSnapshot(NamedTuple):
     caller: context.CallerContext
     #: A summary of records held back as duplicates (`with_repeats`): never held back.
     summary: bool = False
-    #: The de-duplication window this record opened on the caller's thread, if any.
-    window: Window | None = None
+    #: The de-duplication window this record opened on the caller's thread; None:
+    #: not asked there (the worker asks); False: another front-end's record (the
+    #: worker asks by its message).
+    window: Window | Literal[False] | None = None
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
@@ -131,7 +133,7 @@ class RecordMapper:
         worker before its event is built; None if it goes out."""
         if volume is None or snap.summary:
             return None
-        attrs = snap.attrs
+        attrs, window = snap.attrs, snap.window
         return volume.hold(
             attrs["name"],
             attrs["levelno"],
@@ -140,7 +142,8 @@ class RecordMapper:
             attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
             lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
             snap,
-            snap.window,
+            window or None,
+            None if window is False else lambda: _repeat_key(attrs, snap.message, snap.caller),
         )
 
     def snapshot(
@@ -150,8 +153,9 @@ class RecordMapper:
         formatter: logging.Formatter | None,
         repeats: RepeatTable | None = None,
     ) -> RecordSnapshot | None:
-        """Read the record on the caller's thread; None if ``repeats`` holds it back as
-        a repeat of a recent record (the caller counts it). A message that cannot be
+        """Read the record on the caller's thread; None if ``repeats`` (given while the
+        buffer backs up) holds it back as a repeat of a recent record (the caller
+        counts it). A message that cannot be
         formatted (``log.info("%d", "x")``) is sent with its raw template, and
         reported once."""
         exc_info = record.exc_info
@@ -175,12 +179,12 @@ class RecordMapper:
         )
         window = None
         if repeats is not None:
-            key = _repeat_key(record, message, caller)
+            key = _repeat_key(record.__dict__, message, caller)
             if key is not None:
                 try:
                     window = repeats.seen(key, record.created)
                 except Exception:  # unhashable: a list among the extras, a value's __hash__
-                    pass  # the worker looks for a repeat by the message
+                    pass  # the worker asks, by the message
                 else:
                     if window is None:
                         return None
@@ -262,7 +266,7 @@ class RecordMapper:
 
 
 def _repeat_key(
-    record: logging.LogRecord, message: str, caller: context.CallerContext
+    attrs: dict[str, Any], message: str, caller: context.CallerContext
 ) -> tuple[Any, ...] | None:
     """What makes a record identical to another: the same logger, level, message,
     exception type, extra keys and values, and caller's user and session (a key
@@ -270,16 +274,15 @@ def _repeat_key(
     to keep."""
     if len(message) > DEDUPE_MAX_CHARS:
         return None
-    attrs = record.__dict__
     extras: tuple[Any, ...] = ()
     if len(attrs) > _PLAIN_KEYS:
         extras = tuple(islice(attrs.items(), _PLAIN_KEYS, None))
         if "asctime" in attrs:  # another handler's formatter ran first: not the record's
             extras = tuple(item for item in extras if item[0] != "asctime")
-    exc_info = record.exc_info
+    exc_info = attrs["exc_info"]
     return (
-        record.name,
-        record.levelno,
+        attrs["name"],
+        attrs["levelno"],
         message,
         extras,
         None if caller is context.EMPTY else (caller.distinct_id, caller.session_id),

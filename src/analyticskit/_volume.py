@@ -248,10 +248,10 @@ class Window:
 
 
 class RepeatTable:
-    """Records identical to a recent one: counted in its window and held back, on the
-    caller's thread (`seen`), so that a storm never fills the buffer; at the window's
-    end one summary event says how many (``repeatCount``). One lock: the callers'
-    threads and the worker."""
+    """Records identical to a recent one, counted in its window and held back; at the
+    window's end one summary event says how many (``repeatCount``). Asked on the
+    worker, and on the caller's thread while the buffer backs up, so that a storm
+    never fills it. One lock: the callers' threads and the worker."""
 
     def __init__(self, window: float) -> None:
         self.window = window
@@ -268,9 +268,11 @@ class RepeatTable:
             seen = self._open.get(key)
             if seen is not None and created - seen.opened < self.window:
                 if not seen.count:
-                    seen.first_seen = created
+                    seen.first_seen = seen.last_seen = created
                 seen.count += 1
-                seen.last_seen = created
+                # A record buffered before the caller's check may be seen after it.
+                seen.first_seen = min(seen.first_seen, created)
+                seen.last_seen = max(seen.last_seen, created)
                 return None
             if seen is not None and seen.count:
                 self._ended.append(seen)
@@ -395,17 +397,22 @@ class RecordVolume:
         event_id: Callable[[], object],
         sample: Any,
         window: Window | None,
+        key: Callable[[], Any] | None,
     ) -> DropReason | None:
         """Why the record of logger ``name`` at ``levelno``, logged at ``created``, is
         held back, or None: it goes out as ``sample``. ``window``: the one it opened
-        on the caller (None: it is looked for here, by ``message``, the text, and
-        ``user``, whom it is attributed to); ``event_id()``: its event id, asked only
-        when the rate cap needs it."""
+        on the caller; else it is looked for here, by ``key()`` (what makes records
+        identical), or, if that is None or cannot be hashed, by the same logger,
+        level and ``message`` (the text) for the same ``user`` (whom it is
+        attributed to). ``event_id()``: its event id, asked only when the rate cap
+        needs it."""
         repeats = self.repeats
         if window is None and repeats is not None and len(message) <= DEDUPE_MAX_CHARS:
-            # Not keyed on the caller (another front-end's record): identical is the
-            # same logger, level and message, for the same user.
-            window = repeats.seen((name, levelno, table_key(message), _key_part(user)), created)
+            fallback = (name, levelno, table_key(message), _key_part(user))
+            try:
+                window = repeats.seen((key and key()) or fallback, created)
+            except Exception:  # unhashable: a list among the extras, a value's __hash__
+                window = repeats.seen(fallback, created)
             if window is None:
                 return "deduplicated"
         reason = self._decide(name, levelno, created, user, event_id)

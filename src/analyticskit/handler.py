@@ -211,12 +211,13 @@ class PostHogHandler(logging.Handler):
                 lane.drop("recursion")
                 return
             try:
-                # Repeats are recognised here in the events lane alone (both lanes:
-                # on each lane's worker), so that a storm never fills the buffer.
-                volume = front.mapper.volumes[0] if logs is None else None
-                item = front.mapper.snapshot(
-                    record, source, self.formatter, volume.repeats if volume else None
-                )
+                repeats = None
+                if logs is None and events is not None and events.backed_up:
+                    # A storm fills the buffer faster than the worker holds its
+                    # repeats back: they are counted here instead (events lane only).
+                    volume = front.mapper.volumes[0]
+                    repeats = volume.repeats if volume else None
+                item = front.mapper.snapshot(record, source, self.formatter, repeats)
             except Exception:
                 lane.drop("invalid")
                 raise
