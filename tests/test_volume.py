@@ -267,3 +267,47 @@ def test_20000_identical_errors_cost_no_other_record(
     firsts = [e for e in storm if "repeatCount" not in e["properties"]]
     assert stats.dropped["deduplicated"] == 20_000 - len(firsts)
     assert balanced(stats)
+
+
+def test_interleaved_storms_cost_no_business_event(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(max_queued=10_000, **LONG_WINDOW)
+    for i in range(12_000):
+        log.error("database unreachable")
+        log.warning("cache %s is cold", "users")
+        log.error("provider timed out", extra={"uid": "u7"})
+        if i % 600 == 0:
+            log.info("order %s paid", i, extra={"uid": f"u{i}", "marker": i})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    assert len(by_marker(e for e in events if "marker" in e["properties"])) == 20
+    storms = Counter(e["event"] for e in events if "marker" not in e["properties"])
+    assert set(storms) == {
+        "error_database_unreachable",
+        "info_cache_is_cold",
+        "error_provider_timed_out",
+    }
+    assert all(1 <= n <= 4 for n in storms.values()), storms
+    assert stats.dropped["buffer_full"] == 0
+    assert stats.dropped["deduplicated"] + stats.sent == stats.emitted
+    assert balanced(stats)
+
+
+def test_a_flood_of_one_error_template_is_capped(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(10_000):
+        log.error("timeout calling provider for order %s", i)  # personless
+    for i in range(1_000):
+        log.error("timeout calling provider for order %s", i, extra={"uid": "u1"})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    per_user = Counter(e["distinct_id"] if e["distinct_id"] == "u1" else "-" for e in events)
+    # The error cap: 100 at once, then 5 a second, for the personless key and for u1.
+    assert 100 <= per_user["-"] <= 150 and 100 <= per_user["u1"] <= 150, per_user
+    assert stats.dropped["rate_limited"] == 11_000 - len(events)
+    assert balanced(stats)
