@@ -238,12 +238,10 @@ def test_capture_events_sets_volume_options_for_its_block() -> None:
             for _ in range(3):
                 log.error("payment failed")
             assert len(captured.named("error_payment_failed")) == 3
-        with pytest.raises(ValueError):
-            with capture_events(dedupe_window=-1):
-                pass
-        with pytest.raises(TypeError):
-            with capture_events(rate_limit="fast"):  # type: ignore[arg-type]
-                pass
+        with pytest.raises(ValueError), capture_events(dedupe_window=-1):
+            pass
+        with pytest.raises(TypeError), capture_events(rate_limit="fast"):  # type: ignore[arg-type]
+            pass
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -3,7 +3,9 @@ loop logs, every record is accounted for, and capture_event is capped only when 
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import sys
 import threading
 from collections import Counter
@@ -12,7 +14,7 @@ import pytest
 
 from analyticskit import Stats
 from capture_server import CaptureServer
-from helpers import SEED, MakeAnalytics, MakeHandler, by_marker, deliver
+from helpers import SEED, MakeAnalytics, MakeHandler, RunPython, by_marker, deliver
 
 DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
 # The defaults with a window no pause of a loaded machine outlasts: a test that counts
@@ -112,7 +114,7 @@ def test_held_back_records_are_reported_in_one_line(
     # flush at the latest), then none for a minute.
     assert len(lines) == 1, lines
     assert lines[0].startswith("analyticskit: held back ")
-    assert "deduplicated=" in lines[0] and "stats() has the totals" in lines[0]
+    assert "deduplicated=" in lines[0] and "the totals at shutdown" in lines[0]
     stats = handler.stats()
     assert stats.dropped["deduplicated"] == 499 + 99
     assert 90 <= stats.dropped["rate_limited"] <= 100
@@ -311,3 +313,37 @@ def test_a_flood_of_one_error_template_is_capped(
     assert 100 <= per_user["-"] <= 150 and 100 <= per_user["u1"] <= 150, per_user
     assert stats.dropped["rate_limited"] == 11_000 - len(events)
     assert balanced(stats)
+
+
+EXIT_STORM = """
+import atexit, json, logging
+handlers = []
+# Registered before the library's own hooks: runs after them, once the counts are final.
+atexit.register(lambda: print("STATS " + json.dumps(handlers[0].stats().dropped)))
+import analyticskit
+handler = analyticskit.PostHogHandler(api_key="phc_k", host="{url}", shutdown_timeout=10)
+handlers.append(handler)
+log = logging.getLogger("storm")
+log.addHandler(handler); log.propagate = False; log.setLevel(logging.INFO)
+for _ in range(20_000):
+    log.error("database unreachable")
+for i in range(300):
+    log.error("provider %s timed out", i)
+"""
+
+
+def test_the_exit_summary_matches_stats(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    result = run_python(EXIT_STORM.replace("{url}", capture_server.url))
+    assert result.returncode == 0, result.stderr
+    dropped = json.loads(result.stdout.split("STATS ", 1)[1])
+    lines = [line for line in result.stderr.splitlines() if "held back" in line]
+    final = re.fullmatch(
+        r"analyticskit: held back (\d+) events in all .*\((.*)\), as stats\(\) says\.", lines[-1]
+    )
+    assert final, lines
+    by_reason = dict(part.split("=") for part in final.group(2).split(", "))
+    held = {reason: n for reason, n in dropped.items() if reason in by_reason}
+    assert {reason: int(n) for reason, n in by_reason.items()} == held
+    assert int(final.group(1)) == sum(held.values()) >= 20_000 - 4 + 300 - 150

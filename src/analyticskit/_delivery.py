@@ -167,14 +167,15 @@ class Delivery:
                 queued += self.submit(item)
         return queued
 
-    def _report_held_back(self) -> None:
+    def _report_held_back(self, final: bool = False) -> None:
         """One line on stderr summing up what was held back since the last line, at
-        most once every `_REPORT_EVERY` seconds."""
+        most once every `_REPORT_EVERY` seconds; ``final`` (at shutdown, once the
+        counts are frozen): the totals, if anything was held back since."""
         now = time.monotonic()
         last = self._reported_at
-        if (last is not None and now - last < _REPORT_EVERY) or not self._report_lock.acquire(
-            blocking=False
-        ):
+        if (
+            not final and last is not None and now - last < _REPORT_EVERY
+        ) or not self._report_lock.acquire(blocking=final):
             return
         try:
             counts = self.counters.dropped_for(_HELD_BACK)
@@ -182,12 +183,17 @@ class Delivery:
             if not new:
                 return
             self._reported, self._reported_at = counts, now
+            if final:
+                new = {reason: count for reason, count in counts.items() if count}
             summary = ", ".join(f"{reason}={count}" for reason, count in sorted(new.items()))
             total = sum(new.values())
             noun = self.noun if total > 1 else self.noun[:-1]  # "1 event", "2 events"
             _diagnostics.report(
-                f"held back {total} {noun} to cap PostHog volume ({summary});"
-                " at most one such line a minute, stats() has the totals."
+                f"held back {total} {noun} in all to cap PostHog volume ({summary}),"
+                " as stats() says."
+                if final
+                else f"held back {total} {noun} to cap PostHog volume ({summary});"
+                " at most one such line a minute, and the totals at shutdown."
             )
         finally:
             self._report_lock.release()
@@ -362,6 +368,7 @@ class Delivery:
             lane.sink.flush(max(0.0, deadline - time.monotonic()))
         for lane in lanes:
             lane._freeze(timeout)
+            lane._report_held_back(final=True)
         for lane in lanes:
             # Closed after the freeze: what a sink's shutdown does after the
             # deadline (a late failure, a late success) no longer changes the counts.

@@ -19,7 +19,7 @@ from ._validate import (
     optional_text_problem,
     positive_problem,
 )
-from ._volume import DEFAULT_DEDUPE_WINDOW, RecordCaps, parse_record_caps, parse_rates
+from ._volume import DEFAULT_DEDUPE_WINDOW, RecordCaps, parse_rates, parse_record_caps
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
