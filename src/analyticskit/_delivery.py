@@ -38,9 +38,7 @@ _YIELD_EVERY = 16
 # What the front-ends' volume caps held back is summed up on stderr by the worker
 # (not by the callers, whose every record must stay cheap), at most once a minute.
 _HELD_BACK: tuple[DropReason, ...] = ("deduplicated", "rate_limited", "sampled")
-# With more than max_queued // _BACKED_UP buffered, the front-ends look for repeats
-# on the callers' threads too (`backed_up`), so that a storm cannot fill the buffer.
-_BACKED_UP = 8
+_BACKED_UP = 8  # backed up: an eighth of max_queued buffered
 _REPORT_EVERY = 60.0  # seconds
 
 
@@ -69,7 +67,9 @@ class Delivery:
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
         self._wake_at = max(1, min(_WAKE_BATCH, max_queued // 4))
-        self._backed_up_at = max(1, max_queued // _BACKED_UP)
+        #: With this many buffered (`buffered`), the front-ends look for repeats on
+        #: the callers' threads too, so that a storm cannot fill the buffer.
+        self.backed_up_at = max(1, max_queued // _BACKED_UP)
         self._open = True
         self._tickers: list[weakref.WeakMethod[Callable[[bool], list[Snapshot]]]] = []
         #: Engines of other lanes (the logs lane) that this one forks, exits and
@@ -83,6 +83,8 @@ class Delivery:
 
     def _reset(self) -> None:
         self._buffer: deque[Snapshot] = deque()
+        #: The buffer, for front-ends to read its length (cheaper than a property).
+        self.buffered = self._buffer
         self.counters: Counters[Snapshot] = Counters()
         self.sink.attach(self.counters.sink_lost)
         # Held by the worker while it is inside third-party code (building a
@@ -127,11 +129,6 @@ class Delivery:
         if len(self._buffer) + self._sink_backlog >= self.max_queued:
             return "buffer_full"
         return None
-
-    @property
-    def backed_up(self) -> bool:
-        """Whether the buffer holds more than an eighth of ``max_queued``."""
-        return len(self._buffer) >= self._backed_up_at
 
     @property
     def accepting(self) -> bool:

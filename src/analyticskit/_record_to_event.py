@@ -155,9 +155,8 @@ class RecordMapper:
     ) -> RecordSnapshot | None:
         """Read the record on the caller's thread; None if ``repeats`` (given while the
         buffer backs up) holds it back as a repeat of a recent record (the caller
-        counts it). A message that cannot be
-        formatted (``log.info("%d", "x")``) is sent with its raw template, and
-        reported once."""
+        counts it). A message that cannot be formatted (``log.info("%d", "x")``) is
+        sent with its raw template, and reported once."""
         exc_info = record.exc_info
         try:
             msg, args = record.msg, record.args
@@ -168,32 +167,21 @@ class RecordMapper:
             )
         except Exception as error:
             message = text = _raw_message(record, error)
-            formatted = False
         else:
-            formatted = True
+            text = (
+                message
+                if formatter is None and not exc_info and not record.stack_info
+                else _text(record, message, formatter)
+            )
         # Nothing bound (the common case) is read without calling snapshot().
         caller = (
             context.EMPTY
             if _scope_in_use() is None and _bound_user() is None
             else context.snapshot()
         )
-        window = None
-        if repeats is not None:
-            key = _repeat_key(record.__dict__, message, caller)
-            if key is not None:
-                try:
-                    window = repeats.seen(key, record.created)
-                except Exception:  # unhashable: a list among the extras, a value's __hash__
-                    pass  # the worker asks, by the message
-                else:
-                    if window is None:
-                        return None
-        if formatted:
-            text = (
-                message
-                if formatter is None and not exc_info and not record.stack_info
-                else _text(record, message, formatter)
-            )
+        window = None if repeats is None else _open_window(repeats, record, message, caller)
+        if window is False:
+            return None
         return _new_snapshot(
             RecordSnapshot,
             (
@@ -263,6 +251,20 @@ class RecordMapper:
             exception=snap.exception,
             before_send=self._before_send,
         )
+
+
+def _open_window(
+    repeats: RepeatTable, record: logging.LogRecord, message: str, caller: context.CallerContext
+) -> Window | Literal[False] | None:
+    """The window ``record`` opens in ``repeats``; False if it repeats a recent record
+    (counted there); None if it cannot be keyed (the worker asks, by the message)."""
+    key = _repeat_key(record.__dict__, message, caller)
+    if key is None:
+        return None
+    try:
+        return repeats.seen(key, record.created) or False
+    except Exception:  # unhashable: a list among the extras, a value's __hash__
+        return None
 
 
 def _repeat_key(

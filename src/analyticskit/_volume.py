@@ -284,12 +284,12 @@ class RepeatTable:
         finally:
             lock.release()
 
-    def decide(self, window: Window, sample: Any) -> None:
+    @staticmethod
+    def decide(window: Window, sample: Any) -> None:
         """The worker's decision on ``window``'s opening record: ``sample`` went out
-        (None: it was held back)."""
-        with self._lock:
-            window.sample = sample
-            window.decided = True
+        (None: it was held back). No lock: `due` reads ``decided`` first."""
+        window.sample = sample
+        window.decided = True
 
     def due(self, now: float, everything: bool) -> list[Window]:
         """The windows that ended at ``now`` (all of them with ``everything``), decided,
@@ -408,11 +408,13 @@ class RecordVolume:
         needs it."""
         repeats = self.repeats
         if window is None and repeats is not None and len(message) <= DEDUPE_MAX_CHARS:
-            fallback = (name, levelno, table_key(message), _key_part(user))
             try:
-                window = repeats.seen((key and key()) or fallback, created)
+                identical = key and key()
+                if identical is None:
+                    raise TypeError  # keyed by the message
+                window = repeats.seen(identical, created)
             except Exception:  # unhashable: a list among the extras, a value's __hash__
-                window = repeats.seen(fallback, created)
+                window = repeats.seen((name, levelno, table_key(message), _key_part(user)), created)
             if window is None:
                 return "deduplicated"
         reason = self._decide(name, levelno, created, user, event_id)

@@ -212,7 +212,11 @@ class PostHogHandler(logging.Handler):
                 return
             try:
                 repeats = None
-                if logs is None and events is not None and events.backed_up:
+                if (
+                    logs is None
+                    and events is not None
+                    and len(events.buffered) >= events.backed_up_at
+                ):
                     # A storm fills the buffer faster than the worker holds its
                     # repeats back: they are counted here instead (events lane only).
                     volume = front.mapper.volumes[0]
