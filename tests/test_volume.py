@@ -4,6 +4,8 @@ loop logs, every record is accounted for, and capture_event is capped only when 
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import random
 import re
 import sys
@@ -12,9 +14,10 @@ from collections import Counter
 
 import pytest
 
-from analyticskit import Stats
+from analyticskit import PostHogHandler, Stats
 from capture_server import CaptureServer
-from helpers import SEED, MakeAnalytics, MakeHandler, RunPython, by_marker, deliver
+from conftest import API_KEY
+from helpers import SEED, MakeAnalytics, MakeHandler, RunPython, by_marker, deliver, release
 
 DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
 # The defaults with a window no pause of a loaded machine outlasts: a test that counts
@@ -350,3 +353,63 @@ def test_the_exit_summary_matches_stats(
     }
     assert {reason: int(n) for reason, n in by_reason.items()} == held
     assert int(final.group(1)) == sum(held.values()) >= 20_000 - 4 + 300 - 150
+
+
+def test_per_logger_and_per_level_caps_from_dict_config(
+    capture_server: CaptureServer, root_logger: logging.Logger
+) -> None:
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "incremental": False,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "posthog": {
+                    "class": "analyticskit.PostHogHandler",
+                    "level": "INFO",
+                    "api_key": API_KEY,
+                    "host": capture_server.url,
+                    "rate_limit": {
+                        "shop.orders": False,  # every order matters
+                        "shop.jobs": {"ERROR": {"burst": 3, "per_second": 0.001}},
+                        "": {"burst": 10, "per_second": 0.001},
+                    },
+                }
+            },
+            "loggers": {"shop": {"handlers": ["posthog"], "level": "INFO", "propagate": False}},
+        }
+    )
+    shop = logging.getLogger("shop")
+    handler = shop.handlers[0]
+    assert isinstance(handler, PostHogHandler)
+    for i in range(50):
+        logging.getLogger("shop.orders").error("order %s failed", i)
+        logging.getLogger("shop.jobs").error("job %s failed", i)
+        logging.getLogger("shop.jobs").info("job %s started", i)  # INFO: the defaults
+        shop.warning("stock %s low", i)
+    handler.flush(timeout=10)
+    stats = handler.stats()
+    names = Counter(e["event"] for e in capture_server.wait_for(stats.sent, timeout=10))
+    assert names["error_order_failed"] == 50
+    assert names["error_job_failed"] == 3
+    assert names["info_job_started"] == 50
+    assert names["info_stock_low"] == 10
+    assert stats.dropped["rate_limited"] == 47 + 40
+    assert balanced(stats)
+    shop.removeHandler(handler)
+    release(handler)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"myapp": "fast"},
+        {"myapp": {"ERROR": {"burst": 0}}},
+        {"": {"per": 1}},
+        {"ERROR": 5},
+        {("a",): True},
+    ],
+)
+def test_bad_per_logger_caps_raise(make_handler: MakeHandler, value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        make_handler(rate_limit=value)
