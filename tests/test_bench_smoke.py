@@ -113,9 +113,13 @@ def assert_tables(stdout: str) -> None:
     # 5. A storm, caller and worker together.
     search(r"^5\. A storm of \d+ identical records, until delivered", stdout)
 
+    # 6. A business burst: every event delivered under the default caps.
+    burst = search(r"^6\. A business burst of (\d+) .*: (\d+) of (\d+) arrived", stdout)
+    assert burst.group(2) == burst.group(3) == burst.group(1), burst.group(0)
+
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 9, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 11, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 

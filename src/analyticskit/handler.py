@@ -64,9 +64,13 @@ class PostHogHandler(logging.Handler):
             handler its own delivery.
         before_send: ``hook(event) -> event | None`` for this handler's events,
             run on the worker before the `Analytics` object's own (see there).
-        rate_limit: a cap per event name, on by default: ``True`` (100 at once,
-            then 5 a second), ``{"burst": ..., "per_second": ...}``, or ``False``.
-        dedupe_window: seconds within which records identical to one sent are
+        rate_limit: a cap per event and user (personless records share one key
+            per event), on by default: ``True`` (from WARNING up 100 at once,
+            then 5 a second; below, 1,000 at once, then 20 a second), ``False``,
+            one cap ``{"burst": ..., "per_second": ...}``, caps by level name
+            (``{"ERROR": {...}, "INFO": True}``), or by logger name, ``""`` for
+            the others (``{"myapp.orders": False, "": True}``).
+        dedupe_window: seconds within which records identical to one logged are
             held back and summed up in one event with ``repeatCount`` at the
             window's end (default 1.0; 0 turns it off).
         sample_levels, sample_loggers: sampling rates by level name or logger
@@ -111,7 +115,7 @@ class PostHogHandler(logging.Handler):
         scrub_keys: Iterable[str] | None = None,
         scrub_patterns: Iterable[str] | None = None,
         before_send: BeforeSend | None = None,
-        rate_limit: bool | Mapping[str, float] | None = True,
+        rate_limit: bool | Mapping[str, Any] | None = True,
         dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
         sample_levels: Mapping[str, float] | None = None,
         sample_loggers: Mapping[str, float] | None = None,
