@@ -33,7 +33,7 @@ from .stats import DropReason
 DEFAULT_BURST = 100
 DEFAULT_PER_SECOND = 5.0
 DEFAULT_DEDUPE_WINDOW = 1.0  # seconds
-_TABLE_SIZE = 8192  # keys per table
+_TABLE_SIZE = 4096  # keys per table
 _MAX_KEY_CHARS = 512  # longer texts are keyed by their first characters and length
 # A longer message is never held as a duplicate: the summary keeps the first record
 # of its window in memory, and the table must stay small.
