@@ -17,7 +17,16 @@ import pytest
 from analyticskit import PostHogHandler, Stats
 from capture_server import CaptureServer
 from conftest import API_KEY
-from helpers import SEED, MakeAnalytics, MakeHandler, RunPython, by_marker, deliver, release
+from helpers import (
+    SEED,
+    MakeAnalytics,
+    MakeHandler,
+    RunPython,
+    by_marker,
+    deliver,
+    release,
+    unique_name,
+)
 
 DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
 # The defaults with a window no pause of a loaded machine outlasts: a test that counts
@@ -358,6 +367,7 @@ def test_the_exit_summary_matches_stats(
 def test_per_logger_and_per_level_caps_from_dict_config(
     capture_server: CaptureServer, root_logger: logging.Logger
 ) -> None:
+    app = unique_name()  # a logger tree of this test's own, released below
     logging.config.dictConfig(
         {
             "version": 1,
@@ -370,22 +380,22 @@ def test_per_logger_and_per_level_caps_from_dict_config(
                     "api_key": API_KEY,
                     "host": capture_server.url,
                     "rate_limit": {
-                        "shop.orders": False,  # every order matters
-                        "shop.jobs": {"ERROR": {"burst": 3, "per_second": 0.001}},
+                        f"{app}.orders": False,  # every order matters
+                        f"{app}.jobs": {"ERROR": {"burst": 3, "per_second": 0.001}},
                         "": {"burst": 10, "per_second": 0.001},
                     },
                 }
             },
-            "loggers": {"shop": {"handlers": ["posthog"], "level": "INFO", "propagate": False}},
+            "loggers": {app: {"handlers": ["posthog"], "level": "INFO", "propagate": False}},
         }
     )
-    shop = logging.getLogger("shop")
+    shop = logging.getLogger(app)
     handler = shop.handlers[0]
     assert isinstance(handler, PostHogHandler)
     for i in range(50):
-        logging.getLogger("shop.orders").error("order %s failed", i)
-        logging.getLogger("shop.jobs").error("job %s failed", i)
-        logging.getLogger("shop.jobs").info("job %s started", i)  # INFO: the defaults
+        logging.getLogger(f"{app}.orders").error("order %s failed", i)
+        logging.getLogger(f"{app}.jobs").error("job %s failed", i)
+        logging.getLogger(f"{app}.jobs").info("job %s started", i)  # INFO: the defaults
         shop.warning("stock %s low", i)
     handler.flush(timeout=10)
     stats = handler.stats()

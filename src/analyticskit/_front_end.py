@@ -26,41 +26,23 @@ from . import _diagnostics, _guard, context
 from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
-from ._record_to_event import RESERVED, RecordMapper, RecordSnapshot
-from ._record_to_log import LogSnapshot
-from ._volume import DEFAULT_DEDUPE_WINDOW, RecordVolume, volume_overrides
+from ._record_to_event import (
+    EXTRA_TO_EVENTS,
+    EXTRA_TO_LOGS,
+    RESERVED,
+    RecordMapper,
+    RecordSnapshot,
+)
+from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
+from ._volume import RecordVolume, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
 _ROUTE_CACHE_SIZE = 4096
+_NEVER = 1 << 62  # above every level: the logs lane's level while it is off
 _formatter = logging.Formatter()
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
-# The options every front-end takes, with the defaults PostHogHandler has.
-OPTION_DEFAULTS: Mapping[str, Any] = {
-    "api_key": None,
-    "host": None,
-    "client": None,
-    "analytics": None,
-    "sources": None,
-    "default_source": "general",
-    "level_map": None,
-    "include": None,
-    "exclude": None,
-    "ignore_loggers": None,
-    "capture_exceptions": False,
-    "max_queued": None,
-    "shutdown_timeout": None,
-    "scrub": None,
-    "scrub_keys": None,
-    "scrub_patterns": None,
-    "before_send": None,
-    "rate_limit": True,
-    "dedupe_window": DEFAULT_DEDUPE_WINDOW,
-    "sample_levels": None,
-    "sample_loggers": None,
-}
 
 
 class _Skip:
@@ -82,17 +64,6 @@ def _name_matches(name: str, patterns: tuple[str, ...]) -> bool:
         fnmatch.fnmatchcase(name, p) if any(c in p for c in "*?[") else _guard.matches(name, (p,))
         for p in patterns
     )
-
-
-def parse_front_end_options(level: object, options: Mapping[str, Any]) -> HandlerOptions:
-    """`parse_options` for a front-end given the handler's keyword options as a mapping;
-    an unknown option is a TypeError naming it and the known ones."""
-    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise TypeError(
-            f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTION_DEFAULTS))}"
-        )
-    return parse_options(level=level, **{**OPTION_DEFAULTS, **options})
 
 
 class FrontEnd:
@@ -123,11 +94,62 @@ class FrontEnd:
         #: The given Analytics object's events delivery (its for good), else None: the
         #: shared default's, looked up on each record (`get_analytics`).
         self.given_events = None if self.given_analytics is None else self.given_analytics.delivery
+        self.event_level = options.event_level
+        self.logs_level = _NEVER if options.logs_level is None else options.logs_level
+        #: The logs lane is off: a record at ``event_level`` that forces no lane is an event.
+        self.events_only = options.logs_level is None
+        if self.given_analytics is not None and options.logs_level is not None:
+            self.given_analytics.enable_logs(**(options.logs_resource or {}))
 
     @property
     def analytics(self) -> Analytics:
         """The `Analytics` object this front-end delivers through."""
         return self.given_analytics or get_analytics()
+
+    def lanes(
+        self, levelno: int, extra: Mapping[str, Any]
+    ) -> tuple[Delivery | None, Delivery | None]:
+        """The deliveries of the lanes a record of ``levelno`` with ``extra`` goes to
+        (None: not that lane). When the events lane is full or closed, the record goes
+        to the logs lane alone."""
+        to_events, to_logs = self._wanted(levelno, extra)
+        analytics = self.analytics
+        events = analytics.delivery if to_events else None
+        if not to_logs:
+            return events, None
+        logs = analytics.logs_delivery or self._enable_logs(analytics)
+        if events is not None:
+            refusal = events.refusal()
+            if refusal is not None:  # the events lane is full or closed: logs only
+                events.drop(refusal)
+                events = None
+        return events, logs
+
+    def _wanted(self, levelno: int, extra: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Whether a record goes to the events lane and to the logs lane: by its level,
+        unless ``extra`` forces a lane (a lane that is off stays off)."""
+        to_events = levelno >= self.event_level
+        to_logs = levelno >= self.logs_level
+        forced = extra.get(EXTRA_TO_EVENTS)
+        if forced is not None:
+            to_events = bool(forced)
+        elif not to_events:
+            to_events = any(extra.get(key) is not None for key in EXTRA_EVENT_KEYS)
+        forced = extra.get(EXTRA_TO_LOGS)
+        if forced is not None:
+            to_logs = bool(forced) and self.logs_level != _NEVER
+        return to_events, to_logs
+
+    def _enable_logs(self, analytics: Analytics) -> Delivery:
+        """The shared instance's logs lane, turned on at its first log (it may have
+        been replaced by `configure` since this front-end was built). Turned on
+        already with another service, it is used as it is, and that is reported."""
+        resource = self.options.logs_resource or {}
+        try:
+            return analytics.enable_logs(**resource)
+        except ValueError as error:
+            _diagnostics.report_once(f"logs-resource-{id(self)}", f"{error}. Reported once.")
+            return analytics.enable_logs()
 
     def route(self, name: str) -> str | _Skip:
         """The source for a logger's records, or why they are dropped (cached per name
@@ -195,20 +217,36 @@ class FrontEnd:
             " (invalid). Reported once.",
         )
 
-    def emit_foreign(self, record: Any) -> None:
-        """Queue the record of another logging library for the events lane: ``record``
-        is a copy the caller will not change, read on the worker by ``convert``
-        (its logger's route too). What is not queued is counted. Nothing here runs
-        the application's code, so the recursion guard is only checked: records of
-        the library's own threads, or logged from inside an emit, are dropped."""
-        delivery = self.given_events or get_analytics().delivery
-        if self.watched[0] is not delivery:
-            self.watch(delivery, 0)
+    def emit_foreign(self, record: Any, levelno: int, extra: Mapping[str, Any]) -> None:
+        """Queue the record of another logging library, of level ``levelno`` and with
+        ``extra`` keys, for the lanes it goes to: ``record`` is a copy the caller
+        will not change, read on the worker by ``convert`` (its logger's route too).
+        What is not queued is counted. Nothing here runs the application's code, so
+        the recursion guard is only checked: records of the library's own threads,
+        or logged from inside an emit, are dropped."""
+        if self.events_only and levelno >= self.event_level and EXTRA_TO_EVENTS not in extra:
+            events: Delivery | None = self.given_events or get_analytics().delivery
+            logs: Delivery | None = None
+        else:
+            events, logs = self.lanes(levelno, extra)
+        lane = events or logs
+        if lane is None:
+            return
         busy = _guard.STATE.busy[0]  # None on a thread's first record: _guard.busy() decides
         if busy or (busy is None and _guard.busy()):
-            delivery.drop("recursion")
+            lane.drop("recursion")
             return
-        delivery.submit(ForeignSnapshot(self, record, context.snapshot()))
+        caller = context.snapshot()
+        self.queue(events, 0, ForeignSnapshot(self, record, caller))
+        self.queue(logs, 1, ForeignSnapshot(self, record, caller, to_logs=True))
+
+    def queue(self, delivery: Delivery | None, lane: int, item: Snapshot) -> None:
+        """Submit ``item`` to ``delivery``, the lane's (0: events, 1: logs), if any;
+        the delivery polls this front-end's summaries from then on (`watch`)."""
+        if delivery is not None:
+            if self.watched[lane] is not delivery:
+                self.watch(delivery, lane)
+            delivery.submit(item)
 
 
 class _Summaries:
@@ -235,9 +273,13 @@ class OtherFrontEnd:
     worker, and the delivery's flush and counters."""
 
     def __init__(self, level: object, options: Mapping[str, Any], convert: Convert) -> None:
-        parsed = parse_front_end_options(level, options)
+        parsed = parse_options(level, options)
         self._front = FrontEnd(parsed, convert)
-        self._level = parsed.level
+        #: The lowest level either lane takes: a record below it is not read at all.
+        self._level = min(
+            parsed.event_level,
+            parsed.level if parsed.logs_level is None else parsed.logs_level,
+        )
 
     @property
     def analytics(self) -> Analytics:
@@ -255,15 +297,16 @@ class OtherFrontEnd:
 
 class ForeignRecord(NamedTuple):
     """What another library's record gives the worker, read there by the front-end's
-    ``convert``: its extra keys (a dict of its own), its origin (the message
-    template, module, function and line), the message, the traceback text when it
-    comes formatted already, its level, logger name, time and exception."""
+    ``convert``: its extra keys, its origin (the message template, module,
+    function, line and file), the message, the traceback text when it comes
+    formatted already, its level, logger name, time and exception."""
 
     extras: dict[str, Any]
     msg: object
     module: object
     function: object
     line: object
+    path: object
     message: str
     traceback: str | None
     levelno: int
@@ -283,17 +326,27 @@ class ForeignSnapshot:
     front: FrontEnd
     record: Any
     caller: context.CallerContext
+    #: For the logs lane (a log), else the events lane (an event).
+    to_logs: bool = False
 
     def to_message(self) -> Message | DropReason:
-        """The event, built on the delivery worker's thread; or why it is dropped (its
-        logger is skipped) or held back."""
+        """The event or log, built on the delivery worker's thread; or why it is
+        dropped (its logger is skipped) or held back."""
+        snapshot = self.snapshot()
+        if isinstance(snapshot, str):
+            return snapshot
+        return LogSnapshot(snapshot).to_message() if self.to_logs else snapshot.to_message()
+
+    def snapshot(self) -> RecordSnapshot | DropReason:
+        """The `RecordSnapshot` the stdlib handler makes of such a record; or why it
+        is dropped (its logger is skipped)."""
         front = self.front
         assert front.convert is not None
         record = front.convert(self.record)
         source = front.route(record.name)
         if isinstance(source, _Skip):
             return source.reason
-        attrs = record.extras
+        attrs = dict(record.extras)  # each lane converts the record: a dict of its own
         for key in RESERVED.intersection(attrs):
             attrs[f"{key}_"] = attrs.pop(key)  # a key named like a LogRecord attribute
         attrs.update(
@@ -302,6 +355,7 @@ class ForeignSnapshot:
             module=record.module,
             funcName=record.function,
             lineno=record.line,
+            pathname=record.path,
             levelno=record.levelno,
             levelname=logging.getLevelName(record.levelno),
             name=record.name,
@@ -313,10 +367,9 @@ class ForeignSnapshot:
         text = f"{message}\n{traceback}" if traceback else message
         capture = exc_info is not None and front.options.capture_exceptions
         exception = exc_info[1] if capture and exc_info is not None else None
-        snapshot = RecordSnapshot(
+        return RecordSnapshot(
             front.mapper, attrs, source, message, text, exception, self.caller, False, False
         )
-        return snapshot.to_message()
 
 
 def exc_info_of(value: object) -> ExcInfo | None:

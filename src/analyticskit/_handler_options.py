@@ -10,6 +10,7 @@ from typing import Any, cast
 from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
+from ._options import CONNECTION_OPTIONS, front_end_values
 from ._record_to_event import LevelRule
 from ._validate import (
     bool_problem,
@@ -19,7 +20,7 @@ from ._validate import (
     optional_text_problem,
     positive_problem,
 )
-from ._volume import DEFAULT_DEDUPE_WINDOW, RecordCaps, parse_rates, parse_record_caps
+from ._volume import RecordCaps, parse_rates, parse_record_caps
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -56,96 +57,61 @@ class HandlerOptions:
     logs_resource: Mapping[str, str | None] | None = None
 
 
-def parse_options(
-    *,
-    level: object,
-    api_key: object,
-    host: object,
-    client: object,
-    analytics: object,
-    sources: object,
-    default_source: object,
-    level_map: object,
-    include: object,
-    exclude: object,
-    ignore_loggers: object,
-    capture_exceptions: object,
-    max_queued: object,
-    shutdown_timeout: object,
-    scrub: object = None,
-    scrub_keys: object = None,
-    scrub_patterns: object = None,
-    before_send: object = None,
-    rate_limit: object = True,
-    dedupe_window: object = DEFAULT_DEDUPE_WINDOW,
-    sample_levels: object = None,
-    sample_loggers: object = None,
-    sink: object = None,
-    event_level: object = None,
-    logs_level: object = None,
-    service_name: object = None,
-    service_version: object = None,
-    environment: object = None,
-) -> HandlerOptions:
-    """Check every option; raise TypeError or ValueError naming the first bad one."""
-    check(bool_problem("capture_exceptions", capture_exceptions))
+def parse_options(level: object, given: Mapping[str, object]) -> HandlerOptions:
+    """Check a front-end's options (``given``: by name, as `_options` declares them,
+    the others taking their defaults); raise TypeError or ValueError naming the
+    first bad one."""
+    o = front_end_values(given)
+    check(bool_problem("capture_exceptions", o["capture_exceptions"]))
+    before_send = o["before_send"]
     if before_send is not None and not callable(before_send):
         raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
-    if dedupe_window is None or dedupe_window == 0:
-        dedupe_window = 0.0
-    else:
-        check(positive_problem("dedupe_window", dedupe_window, float))
-    for field, value in (
-        ("service_name", service_name),
-        ("service_version", service_version),
-        ("environment", environment),
-    ):
-        check(optional_text_problem(field, value))
-    logs = _logs_level(logs_level)
+    logs = _logs_level(o["logs_level"])
+    resource = _logs_resource(o)
     handler_level = level_number("level", level)
+    event_level = o["event_level"]
     return HandlerOptions(
-        level=level_number("level", level),
-        sources=_sources(_plain(sources)),
-        default_source=_source("default_source", default_source),
-        level_rules=_level_rules(_plain(level_map)),
-        include=_patterns("include", _plain(include)),
-        exclude=_patterns("exclude", _plain(exclude)),
-        ignored=_guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(ignore_loggers)),
-        capture_exceptions=bool(capture_exceptions),
+        level=handler_level,
+        sources=_sources(_plain(o["sources"])),
+        default_source=_source("default_source", o["default_source"]),
+        level_rules=_level_rules(_plain(o["level_map"])),
+        include=_patterns("include", _plain(o["include"])),
+        exclude=_patterns("exclude", _plain(o["exclude"])),
+        ignored=_guard.IGNORED_LOGGERS + _patterns("ignore_loggers", _plain(o["ignore_loggers"])),
+        capture_exceptions=bool(o["capture_exceptions"]),
         connection=_connection(
-            analytics,
-            {
-                "api_key": api_key,
-                "host": host,
-                "client": _plain(client),
-                "max_queued": max_queued,
-                "shutdown_timeout": shutdown_timeout,
-                "scrub": scrub,
-                "scrub_keys": _plain(scrub_keys),
-                "scrub_patterns": _plain(scrub_patterns),
-                "sink": _plain(sink),
-            },
+            o["analytics"], {name: _plain(o[name]) for name in CONNECTION_OPTIONS}
         ),
-        before_send=before_send,
-        rate_limit=parse_record_caps("rate_limit", _plain(rate_limit)),
-        dedupe_window=float(dedupe_window),  # type: ignore[arg-type]  # checked above
+        before_send=cast("BeforeSend | None", before_send),
+        rate_limit=parse_record_caps("rate_limit", _plain(o["rate_limit"])),
+        dedupe_window=_dedupe_window(o["dedupe_window"]),
         sample_levels={
             level_number(f"sample_levels[{name!r}]", name): rate
-            for name, rate in parse_rates("sample_levels", _plain(sample_levels)).items()
+            for name, rate in parse_rates("sample_levels", _plain(o["sample_levels"])).items()
         },
-        sample_loggers=parse_rates("sample_loggers", _plain(sample_loggers)),
+        sample_loggers=parse_rates("sample_loggers", _plain(o["sample_loggers"])),
         event_level=handler_level
         if event_level is None
         else level_number("event_level", event_level),
         logs_level=logs,
-        logs_resource=None
-        if logs is None
-        else {
-            "service_name": cast("str | None", service_name),
-            "service_version": cast("str | None", service_version),
-            "environment": cast("str | None", environment),
-        },
+        logs_resource=None if logs is None else resource,
     )
+
+
+def _dedupe_window(value: object) -> float:
+    if value is None or value == 0:
+        return 0.0
+    check(positive_problem("dedupe_window", value, float))
+    return float(value)  # type: ignore[arg-type]  # checked: a positive number
+
+
+def _logs_resource(options: Mapping[str, object]) -> dict[str, str | None]:
+    """The logs lane's resource options, checked."""
+    resource = {}
+    for field in ("service_name", "service_version", "environment"):
+        check(optional_text_problem(field, options[field]))
+        resource[field] = cast("str | None", options[field])
+    return resource
 
 
 def _logs_level(logs_level: object) -> int | None:

@@ -29,10 +29,12 @@ class LoguruSink(OtherFrontEnd):
         """Queue the event of one loguru message (a str with a ``record`` dict)."""
         try:
             record: dict[str, Any] = message.record
-            if record["level"].no >= self._level:
+            levelno = record["level"].no
+            if levelno >= self._level:
                 # The record is loguru's own for this message; its extra is copied, as
                 # another sink could change it.
-                self._front.emit_foreign((record, dict(record["extra"])))
+                extra = dict(record["extra"])
+                self._front.emit_foreign((record, extra), levelno, extra)
         except Exception as error:
             self._front.invalid(error, "loguru-emit", "the loguru sink")
 
@@ -49,6 +51,7 @@ def _convert(item: tuple[dict[str, Any], dict[str, Any]]) -> ForeignRecord:
         record["module"],
         record["function"],
         record["line"],
+        record["file"].path,
         record["message"],
         None,
         record["level"].no,

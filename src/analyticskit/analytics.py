@@ -7,11 +7,12 @@ first use or by `configure`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from re import Pattern
-from typing import Any
+from typing import Any, ParamSpec
 
 import posthog
 
@@ -19,6 +20,7 @@ from . import _diagnostics
 from ._call_to_event import snapshot_call
 from ._delivery import Delivery
 from ._message import BeforeSend
+from ._options import ANALYTICS_OPTIONS, with_options
 from ._outgoing import Outgoing
 from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
 from ._validate import bool_problem, check, describe, positive_problem
@@ -39,36 +41,14 @@ __all__ = [
 ]
 
 DEFAULT_FLUSH_TIMEOUT = 5.0
+_P = ParamSpec("_P")
 
 
 class Analytics:
     """Captures AnalyticsKit events and delivers them to PostHog, or to stderr without a key.
 
     Args:
-        api_key: PostHog project API key; default ``POSTHOG_API_KEY`` (or
-            ``POSTHOG_PROJECT_API_KEY``). Without one, events go to the local
-            sink: JSON lines on stderr, nothing sent.
-        host: PostHog host; default ``POSTHOG_HOST``, else PostHog US cloud.
-        client: an existing ``posthog.Posthog`` client to deliver through
-            (``api_key``/``host`` are then ignored). It is flushed, never shut down.
-        max_queued: how many events may wait, here and in the SDK's queue
-            together; past it new events are dropped and counted.
-        shutdown_timeout: seconds `shutdown` (and interpreter exit) waits for
-            delivery before counting what is left as dropped.
-        scrub: mask secrets in every event (on by default; see the README's
-            "Privacy" section for what is masked). ``False`` turns the defaults off.
-        scrub_keys, scrub_patterns: more key names whose values are masked, and
-            more regular expressions whose matches are masked, beside the defaults.
-        before_send: ``hook(event) -> event | None``, run on the worker for every
-            event after scrubbing: it may change the event dict (``event``,
-            ``distinct_id``, ``properties``, ``timestamp``, ``uuid``) or drop it
-            (None). If it raises, the event is dropped: counted as ``before_send``.
-        rate_limit: a cap per event name on `capture_event` (off by default):
-            ``True`` for 100 at once then 5 a second, or
-            ``{"burst": 100, "per_second": 5}``.
-        sink: deliver to this `Sink` instead (``api_key``, ``host`` and
-            ``client`` must then be None), with the same buffer, counters and
-            deadlines: e.g. `analyticskit.testing.MemorySink`.
+        (The options, as `analyticskit._options` declares them, are listed here.)
     """
 
     def __init__(
@@ -83,7 +63,7 @@ class Analytics:
         scrub_keys: Iterable[str] | None = None,
         scrub_patterns: Iterable[str | Pattern[str]] | None = None,
         before_send: BeforeSend | None = None,
-        rate_limit: bool | Mapping[str, float] | None = None,
+        rate_limit: bool | Mapping[str, Any] | None = None,
         sink: Sink | None = None,
     ) -> None:
         check(positive_problem("max_queued", max_queued, int))
@@ -125,6 +105,7 @@ class Analytics:
             outgoing=Outgoing(scrubber, before_send),
         )
         self._logs: Delivery | None = None
+        self._logs_resource: Mapping[str, str | None] = {}
         self._logs_lock = threading.Lock()
 
     @property
@@ -216,8 +197,7 @@ class Analytics:
         service_version: str | None = None,
         environment: str | None = None,
     ) -> Delivery:
-        """Turn on the PostHog Logs lane (idempotent: a second call returns the lane
-        as first configured) and return its delivery engine.
+        """Turn on the PostHog Logs lane (idempotent) and return its delivery engine.
 
         Logs go to the same host and project as events (OTLP/HTTP at
         ``<host>/i/v1/logs``), or to the local sink without a key. The lane has
@@ -228,11 +208,30 @@ class Analytics:
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
+            ValueError: the lane is on already, with another value of one of these
+                arguments (a second handler's ``service_name``, say).
         """
+        given = {
+            "service_name": service_name,
+            "service_version": service_version,
+            "environment": environment,
+        }
         with self._logs_lock:
-            if self._logs is not None:
+            if self._logs is None:
+                self._logs = self._build_logs(service_name, service_version, environment)
+                self._logs_resource = given
                 return self._logs
-            self._logs = self._build_logs(service_name, service_version, environment)
+            clash = [
+                f"{name}={value!r} (the lane has {self._logs_resource[name]!r})"
+                for name, value in given.items()
+                if value is not None and value != self._logs_resource[name]
+            ]
+            if clash:
+                raise ValueError(
+                    f"the logs lane of {self!r} is on already, with other settings: "
+                    + ", ".join(clash)
+                    + "; give every front-end that shares it the same ones"
+                )
             return self._logs
 
     def _build_logs(
@@ -280,10 +279,25 @@ def _scrubber(scrub: object, keys: object, patterns: object) -> Scrubber | None:
     return Scrubber(extra_keys, extra_patterns) if extra_keys or extra_patterns else None
 
 
+Analytics.__doc__ = with_options(Analytics.__doc__, ANALYTICS_OPTIONS, "analytics")
+
 _default: Analytics | None = None
 # Reentrant: a record logged from a signal handler while its thread is creating
 # the default instance must not wait for itself.
 _default_lock = threading.RLock()
+
+
+def _takes_options_of(
+    cls: Callable[_P, Analytics],
+) -> Callable[[Callable[..., Analytics]], Callable[_P, Analytics]]:
+    """Give a function that passes its keyword arguments on to ``cls`` the signature
+    of ``cls``, for mypy, editors and `help` (options are written once, in `Analytics`)."""
+
+    def decorate(function: Callable[..., Analytics]) -> Callable[_P, Analytics]:
+        function.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]
+        return function
+
+    return decorate
 
 
 def get_analytics() -> Analytics:
@@ -298,37 +312,14 @@ def get_analytics() -> Analytics:
     return instance
 
 
-def configure(
-    *,
-    api_key: str | None = None,
-    host: str | None = None,
-    client: posthog.Posthog | None = None,
-    max_queued: int = DEFAULT_MAX_QUEUED,
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
-    scrub: bool = True,
-    scrub_keys: Iterable[str] | None = None,
-    scrub_patterns: Iterable[str | Pattern[str]] | None = None,
-    before_send: BeforeSend | None = None,
-    rate_limit: bool | Mapping[str, float] | None = None,
-    sink: Sink | None = None,
-) -> Analytics:
-    """Replace the default instance with one built from these arguments (see `Analytics`).
+@_takes_options_of(Analytics)
+def configure(**options: Any) -> Analytics:
+    """Replace the default instance with one built from these options (those of
+    `Analytics`, with its defaults).
 
     A previous default instance is shut down first (within its own deadline).
     """
-    instance = Analytics(
-        api_key=api_key,
-        host=host,
-        client=client,
-        max_queued=max_queued,
-        shutdown_timeout=shutdown_timeout,
-        scrub=scrub,
-        scrub_keys=scrub_keys,
-        scrub_patterns=scrub_patterns,
-        before_send=before_send,
-        rate_limit=rate_limit,
-        sink=sink,
-    )
+    instance = Analytics(**options)
     previous = swap_default(instance)
     if previous is not None:
         previous.shutdown()

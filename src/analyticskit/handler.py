@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from re import Pattern
 from typing import Any
 
 import posthog
@@ -22,8 +23,9 @@ from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._levels import SUCCESS, level_number
 from ._message import BeforeSend
-from ._record_to_event import EXTRA_TO_EVENTS, EXTRA_TO_LOGS
-from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
+from ._options import FRONT_END_OPTIONS, given_options, with_options
+from ._record_to_event import EXTRA_TO_EVENTS
+from ._record_to_log import LogSnapshot
 from ._volume import DEFAULT_DEDUPE_WINDOW
 from .analytics import Analytics, get_analytics
 from .sinks import Sink
@@ -32,7 +34,6 @@ from .stats import Stats
 __all__ = ["SUCCESS", "PostHogHandler", "install"]
 
 _install_lock = threading.Lock()
-_NEVER = 1 << 62  # above every level: the logs lane's level while it is off
 
 
 class PostHogHandler(logging.Handler):
@@ -43,47 +44,7 @@ class PostHogHandler(logging.Handler):
 
     Args:
         level: the handler's level, as an int or a name (``"INFO"``).
-        api_key, host: build this handler its own delivery (and posthog client,
-            shut down by `close`). Default: the shared `analyticskit` instance.
-        client: a ``posthog.Posthog`` to deliver through (``ext://`` or a ``()``
-            factory in dictConfig); it is flushed, never shut down.
-        analytics: an `Analytics` object to deliver through.
-        sources: logger-name prefix to source, e.g. ``{"myapp.auth": "auth"}``;
-            matched on dotted boundaries, the longest prefix wins.
-        default_source: the source of records no prefix matches (``general``).
-        level_map: per-level overrides, e.g. ``{"WARNING": {"relevancy": "medium"}}``
-            or ``{"WARNING": "error"}`` (the event type).
-        include, exclude: logger names (a name covers its children) or globs;
-            records outside ``include`` or inside ``exclude`` are dropped and counted.
-        ignore_loggers: more logger names whose records never become events,
-            added to the SDK's and this library's own.
-        capture_exceptions: also send records' exceptions to PostHog Error
-            Tracking (one ``$exception`` each, linked by ``exception_uuid``).
-        max_queued, shutdown_timeout, scrub, scrub_keys, scrub_patterns: as for
-            `Analytics`; given without a connection argument, they too give the
-            handler its own delivery.
-        before_send: ``hook(event) -> event | None`` for this handler's events,
-            run on the worker before the `Analytics` object's own (see there).
-        rate_limit: a cap per event and user (personless records share one key
-            per event), on by default: ``True`` (from WARNING up 100 at once,
-            then 5 a second; below, 1,000 at once, then 20 a second), ``False``,
-            one cap ``{"burst": ..., "per_second": ...}``, caps by level name
-            (``{"ERROR": {...}, "INFO": True}``), or by logger name, ``""`` for
-            the others (``{"myapp.orders": False, "": True}``).
-        dedupe_window: seconds within which records identical to one logged are
-            held back and summed up in one event with ``repeatCount`` at the
-            window's end (default 1.0; 0 turns it off).
-        sample_levels, sample_loggers: sampling rates by level name or logger
-            (prefix), e.g. ``{"DEBUG": 0.1}``; off unless set.
-        sink: deliver to this `Sink` (through a delivery of the handler's own,
-            closed with it) instead of PostHog; not with ``api_key``, ``host``,
-            ``client`` or ``analytics``.
-        event_level: records at or above it become events (default: ``level``).
-        logs_level: records at or above it also go to PostHog Logs (default:
-            None, off). Needs the ``analyticskit-posthog[logs]`` extra.
-        service_name, service_version, environment: the logs' ``service.name``
-            (default ``OTEL_SERVICE_NAME``, else the program's name),
-            ``service.version`` and ``deployment.environment``.
+        (The options, as `analyticskit._options` declares them, are listed here.)
 
     A record's ``extra`` can force a lane: ``posthog_event`` / ``posthog_logs``
     True sends it there whatever its level, False keeps it out; an ``id``,
@@ -113,7 +74,7 @@ class PostHogHandler(logging.Handler):
         shutdown_timeout: float | None = None,
         scrub: bool | None = None,
         scrub_keys: Iterable[str] | None = None,
-        scrub_patterns: Iterable[str] | None = None,
+        scrub_patterns: Iterable[str | Pattern[str]] | None = None,
         before_send: BeforeSend | None = None,
         rate_limit: bool | Mapping[str, Any] | None = True,
         dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
@@ -129,44 +90,9 @@ class PostHogHandler(logging.Handler):
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break
         # every later dictConfig() and the flush of other handlers at exit.
-        options = parse_options(
-            level=level,
-            api_key=api_key,
-            host=host,
-            client=client,
-            analytics=analytics,
-            sources=sources,
-            default_source=default_source,
-            level_map=level_map,
-            include=include,
-            exclude=exclude,
-            ignore_loggers=ignore_loggers,
-            capture_exceptions=capture_exceptions,
-            max_queued=max_queued,
-            shutdown_timeout=shutdown_timeout,
-            scrub=scrub,
-            scrub_keys=scrub_keys,
-            scrub_patterns=scrub_patterns,
-            before_send=before_send,
-            rate_limit=rate_limit,
-            dedupe_window=dedupe_window,
-            sample_levels=sample_levels,
-            sample_loggers=sample_loggers,
-            sink=sink,
-            event_level=event_level,
-            logs_level=logs_level,
-            service_name=service_name,
-            service_version=service_version,
-            environment=environment,
-        )
+        options = parse_options(level, given_options(locals()))
         self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
-        self._event_level = options.event_level
-        self._logs_level = options.logs_level if options.logs_level is not None else _NEVER
-        self._events_only = options.logs_level is None
-        given = self._front.given_analytics
-        if given is not None and options.logs_level is not None:
-            given.enable_logs(**(options.logs_resource or {}))
         super().__init__(options.level)
 
     @property
@@ -187,13 +113,13 @@ class PostHogHandler(logging.Handler):
         try:
             logs: Delivery | None = None
             if (
-                self._events_only
-                and record.levelno >= self._event_level
+                front.events_only
+                and record.levelno >= front.event_level
                 and EXTRA_TO_EVENTS not in record.__dict__
             ):  # the logs lane is off, and nothing forces a lane: an event
                 events: Delivery | None = front.given_events or get_analytics().delivery
             else:
-                events, logs = self._lanes(record)
+                events, logs = front.lanes(record.levelno, record.__dict__)
                 if events is None and logs is None:
                     return
             lane = events or logs
@@ -241,40 +167,12 @@ class PostHogHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _lanes(self, record: logging.LogRecord) -> tuple[Delivery | None, Delivery | None]:
-        """The deliveries of the lanes the record goes to (None: not that lane). When
-        the events lane is full or closed, the record goes to the logs lane alone."""
-        levelno = record.levelno
-        to_events = levelno >= self._event_level
-        to_logs = levelno >= self._logs_level
-        extra = record.__dict__
-        forced = extra.get(EXTRA_TO_EVENTS)
-        if forced is not None:
-            to_events = bool(forced)
-        elif not to_events:
-            to_events = any(extra.get(key) is not None for key in EXTRA_EVENT_KEYS)
-        forced = extra.get(EXTRA_TO_LOGS)
-        if forced is not None:
-            to_logs = bool(forced) and self._logs_level != _NEVER
-        analytics = self._front.analytics
-        events = analytics.delivery if to_events else None
-        if not to_logs:
-            return events, None
-        logs = analytics.logs_delivery or self._enable_logs(analytics)
-        if events is not None:
-            refusal = events.refusal()
-            if refusal is not None:  # the events lane is full or closed: logs only
-                events.drop(refusal)
-                events = None
-        return events, logs
-
-    def _enable_logs(self, analytics: Analytics) -> Delivery:
-        """The shared instance's logs lane, turned on at its first log (it may have
-        been replaced by `configure` since this handler was built)."""
-        return analytics.enable_logs(**(self._front.options.logs_resource or {}))
-
     def handle(self, record: logging.LogRecord) -> bool:
-        """Filter and emit without the handler's lock: emit only appends to a deque."""
+        """Filter and emit without the handler's lock: emit only appends to a deque.
+
+        So a formatter set with `setFormatter` may run on several threads at once
+        (stdlib formatters keep no state between calls; a formatter of your own
+        that does must hold a lock of its own)."""
         if not self.filters:
             self.emit(record)
             return True
@@ -319,6 +217,9 @@ class PostHogHandler(logging.Handler):
     def stats(self) -> Stats:
         """The counters of the `Analytics` object this handler delivers through."""
         return self.analytics.stats()
+
+
+PostHogHandler.__doc__ = with_options(PostHogHandler.__doc__, FRONT_END_OPTIONS, "handler")
 
 
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:

@@ -86,14 +86,17 @@ class PostHogProcessor(OtherFrontEnd):
                 # log.exception() without exc_info: the exception being handled
                 # (structlog's set_exc_info rule).
                 exc_info = event_dict.get("exc_info", method_name == "exception")
+                copy = dict(event_dict)
                 self._front.emit_foreign(
                     (
-                        dict(event_dict),
+                        copy,
                         levelno,
                         logger,
                         time.time(),
                         exc_info_of(exc_info) if exc_info else None,
-                    )
+                    ),
+                    levelno,
+                    copy,
                 )
         except Exception as error:
             self._front.invalid(error, "structlog-emit", "PostHogProcessor")
@@ -129,6 +132,7 @@ def _convert(item: _Item) -> ForeignRecord:
         event_dict.get("module"),
         event_dict.get("func_name"),
         event_dict.get("lineno"),
+        event_dict.get("pathname"),
         event if isinstance(event, str) else str(event),
         formatted if isinstance(formatted, str) else None,
         levelno,
