@@ -34,7 +34,7 @@ from ._record_to_event import (
     RecordSnapshot,
 )
 from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
-from ._volume import RecordVolume, volume_overrides
+from ._volume import RecordVolume, RepeatTable, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
@@ -83,6 +83,8 @@ class FrontEnd:
         #: The deliveries of the events and of the logs lane that poll this
         #: front-end's de-duplication summaries (`watch`).
         self.watched: list[Delivery | None] = [None, None]
+        #: The events lane's table of recent records, asked on the caller's thread.
+        self.repeats: RepeatTable | None = None
         self._summaries: list[_Summaries | None] = [None, None]  # what the deliveries poll
         self._watch_lock = threading.Lock()
         self.routes: dict[str, str | _Skip] = {}
@@ -199,6 +201,8 @@ class FrontEnd:
                 options.sample_loggers,
             )
             self.mapper.volumes[lane] = volume
+            if not lane:
+                self.repeats = volume.repeats if volume else None
             # The previous delivery's poll ends with the volume it read (held weakly).
             self._summaries[lane] = None
             if volume is not None and volume.summarizes:

@@ -89,8 +89,8 @@ class RecordSnapshot(NamedTuple):
     summary: bool = False
     #: The de-duplication window this record opened on the caller's thread; None:
     #: not asked there (the worker asks); False: another front-end's record (the
-    #: worker asks by its message).
-    window: Window | Literal[False] | None = None
+    #: worker asks by its message); True: the caller decided it goes out.
+    window: Window | bool | None = None
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
@@ -131,9 +131,10 @@ class RecordMapper:
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's
         worker before its event is built; None if it goes out."""
-        if volume is None or snap.summary:
+        window = snap.window
+        if volume is None or snap.summary or window is True:
             return None
-        attrs, window = snap.attrs, snap.window
+        attrs = snap.attrs
         return volume.hold(
             attrs["name"],
             attrs["levelno"],
@@ -142,7 +143,7 @@ class RecordMapper:
             attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
             lambda: attrs.get("id") or attrs.get("event_id") or _event_id(snap),
             snap,
-            window or None,
+            window if isinstance(window, Window) else None,
             None if window is False else lambda: _repeat_key(attrs, snap.message, snap.caller),
         )
 
@@ -153,10 +154,12 @@ class RecordMapper:
         formatter: logging.Formatter | None,
         repeats: RepeatTable | None = None,
     ) -> RecordSnapshot | None:
-        """Read the record on the caller's thread; None if ``repeats`` (given while the
-        buffer backs up) holds it back as a repeat of a recent record (the caller
-        counts it). A message that cannot be formatted (``log.info("%d", "x")``) is
-        sent with its raw template, and reported once."""
+        """Read the record on the caller's thread; None if ``repeats`` holds it back as
+        a repeat of a recent record (the caller counts it), asked for a record like
+        the last one (a loop's storm) at the cost of a few attribute reads for the
+        others. A message
+        that cannot be formatted (``log.info("%d", "x")``) is sent with its raw
+        template, and reported once."""
         exc_info = record.exc_info
         try:
             msg, args = record.msg, record.args
@@ -179,9 +182,24 @@ class RecordMapper:
             if _scope_in_use() is None and _bound_user() is None
             else context.snapshot()
         )
-        window = None if repeats is None else _open_window(repeats, record, message, caller)
-        if window is False:
-            return None
+        window = None
+        if repeats is not None:
+            attrs = record.__dict__
+            try:
+                like_last = (
+                    record.msg is repeats.last_msg
+                    and record.args == repeats.last_args
+                    and attrs.get("uid") == repeats.last_uid
+                )
+            except Exception:  # an argument's own __eq__
+                like_last = False
+            if like_last:
+                window = _open_window(repeats, record, message, caller)
+                if window is False:
+                    return None
+            else:
+                repeats.last_msg, repeats.last_args = record.msg, record.args
+                repeats.last_uid = attrs.get("uid")
         return _new_snapshot(
             RecordSnapshot,
             (

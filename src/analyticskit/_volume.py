@@ -33,7 +33,7 @@ from .stats import DropReason
 DEFAULT_BURST = 100
 DEFAULT_PER_SECOND = 5.0
 DEFAULT_DEDUPE_WINDOW = 1.0  # seconds
-_TABLE_SIZE = 4096  # keys per table
+TABLE_SIZE = 4096  # keys per table
 _MAX_KEY_CHARS = 512  # longer texts are keyed by their first characters and length
 # A longer message is never held as a duplicate: the summary keeps the first record
 # of its window in memory, and the table must stay small.
@@ -202,7 +202,7 @@ class RateLimiter:
     def _take(self, key: Any, now: float, limit: RateLimit) -> bool:
         bucket = self._buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= _TABLE_SIZE:
+            if len(self._buckets) >= TABLE_SIZE:
                 self._forget_full(now)
             self._buckets[key] = [limit.burst - 1.0, now, limit]
             return True
@@ -226,7 +226,7 @@ class RateLimiter:
         ]
         for key in full:
             del buckets[key]
-        if len(buckets) > _TABLE_SIZE // 2:
+        if len(buckets) > TABLE_SIZE // 2:
             buckets.clear()
 
 
@@ -250,13 +250,20 @@ class Window:
 class RepeatTable:
     """Records identical to a recent one, counted in its window and held back; at the
     window's end one summary event says how many (``repeatCount``). Asked on the
-    worker, and on the caller's thread while the buffer backs up, so that a storm
-    never fills it. One lock: the callers' threads and the worker."""
+    caller's thread for a record like the last one (and for every record while
+    the buffer backs up), so that a storm never fills the buffer, and on the
+    worker for the others. One lock: the callers' threads and the
+    worker."""
 
     def __init__(self, window: float) -> None:
         self.window = window
         self._open: dict[Any, Window] = {}
         self._ended: list[Window] = []  # replaced by a new window before `due` saw them
+        #: The last record's template, arguments and user: a record like it is asked
+        #: for on the caller's thread (no lock: a race only costs or saves a look).
+        self.last_msg: object = None
+        self.last_args: object = None
+        self.last_uid: object = None
         self._lock = threading.Lock()
 
     def seen(self, key: Any, created: float) -> Window | None:
@@ -276,7 +283,7 @@ class RepeatTable:
                 return None
             if seen is not None and seen.count:
                 self._ended.append(seen)
-            elif len(self._open) >= _TABLE_SIZE:  # full: windows with repeats end early
+            elif len(self._open) >= TABLE_SIZE:  # full: windows with repeats end early
                 self._ended.extend(w for w in self._open.values() if w.count)
                 self._open = {}
             window = self._open[key] = Window(created)
@@ -324,7 +331,7 @@ class Sampler:
                     break
             else:
                 rate = self._by_level.get(levelno, 1.0)
-            if len(self._rates) >= _TABLE_SIZE:
+            if len(self._rates) >= TABLE_SIZE:
                 self._rates.clear()
             self._rates[(logger, levelno)] = rate
         return rate >= 1.0 or random.random() < rate
@@ -442,7 +449,7 @@ class RecordVolume:
         except KeyError:
             assert self._caps is not None
             cap = self._caps.cap(name, levelno)
-            if len(self._cap_of) >= _TABLE_SIZE:
+            if len(self._cap_of) >= TABLE_SIZE:
                 self._cap_of.clear()
             self._cap_of[(name, levelno)] = cap
             return cap

@@ -141,17 +141,24 @@ class PostHogHandler(logging.Handler):
                 lane.drop("recursion")
                 return
             try:
-                repeats = None
+                # Repeats of the last record are held back here, before they take
+                # room in the buffer (the events lane alone: with both lanes, each
+                # lane's worker does).
+                repeats = front.repeats if logs is None else None
+                item = front.mapper.snapshot(record, source, self.formatter, repeats)
                 if (
-                    logs is None
+                    item is not None
+                    and repeats is not None
                     and events is not None
                     and len(events.buffered) >= events.backed_up_at
                 ):
-                    # A storm fills the buffer faster than the worker holds its
-                    # repeats back: they are counted here instead (events lane only).
-                    volume = front.mapper.volumes[0]
-                    repeats = volume.repeats if volume else None
-                item = front.mapper.snapshot(record, source, self.formatter, repeats)
+                    # The buffer backs up (a flood outruns the worker): the volume
+                    # control decides here, so that what it holds takes no room.
+                    reason = front.mapper.held_back(item, front.mapper.volumes[0])
+                    if reason is not None:
+                        events.drop(reason)
+                        return
+                    item = item._replace(window=True)
             except Exception:
                 lane.drop("invalid")
                 raise
