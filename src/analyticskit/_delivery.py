@@ -67,8 +67,8 @@ class Delivery:
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
         self._wake_at = max(1, min(_WAKE_BATCH, max_queued // 4))
-        #: With this many buffered (`buffered`), the front-ends look for repeats on
-        #: the callers' threads too, so that a storm cannot fill the buffer.
+        #: With this many buffered (`buffered`), the front-ends' volume control
+        #: decides on the callers' threads, so that a storm cannot fill the buffer.
         self.backed_up_at = max(1, max_queued // _BACKED_UP)
         self._open = True
         self._tickers: list[weakref.WeakMethod[Callable[[bool], list[Snapshot]]]] = []

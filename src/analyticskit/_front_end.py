@@ -6,8 +6,9 @@ whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads
 (the other two on the worker, through `ForeignRecord`). The source by
 logger-name prefix and include/exclude are `FrontEnd.routes` and
 `FrontEnd.source`; the volume control is the front-end's, fresh for each
-delivery it feeds (`FrontEnd.watch`): repeats are held on the caller, the caps
-on the worker; so the three map records to events by one set of rules.
+delivery it feeds (`FrontEnd.watch`), decided on the worker (and, for
+`PostHogHandler`, for a repeat of the last record or while the buffer backs up,
+on the caller); so the three map records to events by one set of rules.
 """
 
 from __future__ import annotations
