@@ -1,15 +1,17 @@
-"""The Flask recipe: ``gunicorn --preload --workers 3 flask_app:app`` (from examples/).
+"""The Flask integration: ``gunicorn --preload --workers 3 flask_app:app`` or
+``flask --app flask_app run`` (from examples/).
 
-Logging goes to PostHog through one `analyticskit.install()` call at import. With
+Logging goes to PostHog through one `analyticskit.install()` call at import, and
+``init_app(app, user=authenticated_user)`` binds each request's user. With
 ``--preload`` the app is imported once, in gunicorn's master, before it forks the
 workers: the log line below is captured there, so analyticskit's worker thread is already
 running when gunicorn forks. Each worker then delivers its own events; the master's event
 is sent once, by the master.
 
-The user is bound per request in ``before_request`` and unbound in ``teardown_request``;
-both run on the request's thread, in its context. SIGTERM is gunicorn's graceful stop:
-workers finish their requests and exit normally, and interpreter exit delivers what is
-queued (within ``shutdown_timeout``, 3 s by default).
+SIGTERM is gunicorn's graceful stop: workers finish their requests and exit normally,
+and interpreter exit delivers what is queued (within ``shutdown_timeout``, 3 s by
+default). ``flask run``'s server keeps SIGTERM's default action: ``init_app`` makes it
+deliver first.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, g, request
+from flask import Flask, Request
 
 import analyticskit
+from analyticskit.integrations.flask import init_app
 
 analyticskit.register_source("shop")
 analyticskit.install(logging.INFO, sources={"flask_app": "shop"})
@@ -30,7 +33,7 @@ log.info("flask app loaded", extra={"pid": os.getpid()})
 app = Flask(__name__)  # app.logger is "flask_app" too: its error lines are "shop" events
 
 
-def authenticated_user() -> str | None:
+def authenticated_user(request: Request) -> str | None:
     """A stand-in for your authentication: ``Authorization: Bearer <user>``."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not token.strip():
@@ -38,18 +41,7 @@ def authenticated_user() -> str | None:
     return token.strip()
 
 
-@app.before_request
-def bind_analytics_user() -> None:
-    user = authenticated_user()
-    if user is not None:
-        g.analytics_user = analyticskit.bind_user(user)
-
-
-@app.teardown_request
-def unbind_analytics_user(error: BaseException | None) -> None:
-    token = g.pop("analytics_user", None)
-    if token is not None:
-        analyticskit.reset_user(token)
+init_app(app, user=authenticated_user)
 
 
 @app.get("/healthz")

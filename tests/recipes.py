@@ -246,9 +246,12 @@ def counts(events: Iterable[Mapping[str, Any]]) -> Counter[EventKey]:
 
 
 def report(name: str, expected: int, events: Iterable[Mapping[str, Any]], process: Process) -> None:
-    """One line in the test output (``-s``): events expected and received, the stop time."""
+    """One line in the test output (``-s``): records logged and received (in how many
+    events: identical records within the de-duplication window arrive as one summary),
+    the exit status and the stop time."""
     stop = f"{process.stop_seconds:.2f}s" if process.stop_seconds is not None else "?"
+    events = list(events)
     print(
-        f"\n[recipe {name}] expected {expected} events, received {len(list(events))};"
-        f" exit status {process.returncode}, {stop} after SIGTERM"
+        f"\n[recipe {name}] logged {expected} records, received {records(events)}"
+        f" (in {len(events)} events); exit status {process.returncode}, {stop} after the stop"
     )

@@ -1,5 +1,6 @@
 """`analyticskit check`: one test event with the library's configuration; one line
-saying what happened; exit status 0 only when delivered; the key never printed."""
+saying what happened; exit status 0 only when delivered; the key never printed. With
+``--logs``, a second line says whether PostHog Logs accepted a test log."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_delivered_to_the_dev_server(
 ) -> None:
     with DevServer(port=0) as dev:
         status, line = _check(monkeypatch, capsys, dev.url)
-        [event] = dev.store.after()
+        [event] = dev.store.page("events")["events"]
     assert status == 0
     assert line.startswith(f"delivered: PostHog at {dev.url} accepted the test event")
     assert event["event"] == "info_analyticskit_check"
@@ -119,3 +120,70 @@ def test_host_flag_wins_over_the_environment(
     with DevServer(port=0) as dev:
         status, line = _check(monkeypatch, capsys, "http://127.0.0.1:9", "--host", dev.url)
     assert status == 0 and dev.url in line
+
+
+def test_logs_accepted_by_the_dev_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with DevServer(port=0) as dev:
+        status, lines = _check_lines(monkeypatch, capsys, dev.url, "--logs")
+        [log] = dev.store.page("logs")["logs"]
+    assert status == 0
+    assert lines[0].startswith("delivered: ")
+    assert lines[1] == f"logs delivered: PostHog Logs at {dev.url}/i/v1/logs accepted the test log."
+    assert log["body"] == "Test log sent by `analyticskit check`"
+    assert (log["severity_text"], log["service"]) == ("INFO", "analyticskit")
+
+
+@pytest.mark.parametrize(
+    ("code", "start"),
+    [(400, "logs refused: "), (429, "logs refused: "), (401, "logs wrong key: ")],
+)
+def test_a_logs_endpoint_that_refuses_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    capture_server: CaptureServer,
+    code: int,
+    start: str,
+) -> None:
+    capture_server.fault_lane = "logs"
+    capture_server.respond_with(code)
+    status, lines = _check_lines(monkeypatch, capsys, capture_server.url, "--logs")
+    assert status == 1  # events were delivered, logs were not
+    assert lines[0].startswith("delivered: ")
+    where = f"PostHog Logs at {capture_server.url}/i/v1/logs answered {code}."
+    assert lines[1].startswith(start + where), lines[1]
+    assert len(capture_server.events) == 1 and capture_server.logs == []
+
+
+def test_logs_probe_of_a_silent_or_closed_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    capture_server: CaptureServer,
+) -> None:
+    capture_server.fault_lane = "logs"
+    capture_server.blackhole = True
+    status, lines = _check_lines(
+        monkeypatch, capsys, capture_server.url, "--logs", "--timeout", "0.5"
+    )
+    assert status == 1 and lines[1].startswith("logs timed out: PostHog Logs at ")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    status, lines = _check_lines(monkeypatch, capsys, f"http://127.0.0.1:{port}", "--logs")
+    assert status == 1 and lines[1].startswith("logs unreachable: could not connect to ")
+
+
+def _check_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], host: str, *args: str
+) -> tuple[int, list[str]]:
+    for name in ("POSTHOG_API_KEY", "POSTHOG_PROJECT_API_KEY", "POSTHOG_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("POSTHOG_API_KEY", API_KEY)
+    monkeypatch.setenv("POSTHOG_HOST", host)
+    status = main(["check", *args])
+    out, err = capsys.readouterr()
+    assert API_KEY not in out + err and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    return status, lines

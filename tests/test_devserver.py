@@ -67,11 +67,15 @@ def test_viewer_page_is_served(dev: DevServer) -> None:
     answer = requests.get(dev.url + "/", timeout=5)
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/html")
-    assert "/api/events" in answer.text and "textContent" in answer.text
+    assert "/api/" in answer.text and "textContent" in answer.text and "tab-logs" in answer.text
+    assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+JSON = {"Content-Type": "application/json"}  # what the posthog SDK sends
 
 
 def _post(server: DevServer, body: bytes, **headers: str) -> requests.Response:
-    return requests.post(server.url + "/batch/", data=body, headers=headers, timeout=5)
+    return requests.post(server.url + "/batch/", data=body, headers={**JSON, **headers}, timeout=5)
 
 
 def _batch(*events: Any, api_key: Any = "phc_dev") -> bytes:
@@ -194,7 +198,8 @@ def test_dev_command_prints_what_to_set_and_serves(tmp_path: Path) -> None:
         assert f"({'events in'} {path}, kept)" in lines[0]
         assert lines[2].strip() == "export POSTHOG_API_KEY=phc_dev"
         assert lines[3].strip() == f"export POSTHOG_HOST={url}"
-        assert requests.post(url + "/batch/", data=_batch(GOOD), timeout=5).status_code == 200
+        answer = requests.post(url + "/batch/", data=_batch(GOOD), headers=JSON, timeout=5)
+        assert answer.status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=10)
@@ -244,7 +249,7 @@ def test_help_on_each_command(command: list[str]) -> None:
 def test_chunked_body_is_accepted(dev: DevServer) -> None:
     body = _batch(GOOD)
     chunks = iter([body[:10], body[10:]])
-    answer = requests.post(dev.url + "/batch/", data=chunks, timeout=5)  # chunked
+    answer = requests.post(dev.url + "/batch/", data=chunks, headers=JSON, timeout=5)  # chunked
     assert answer.status_code == 200
     assert [e["event"] for e in _events(dev)] == ["x"]
 
@@ -261,8 +266,11 @@ def test_chunked_body_is_accepted(dev: DevServer) -> None:
 def test_oversized_or_malformed_bodies_are_refused_unread(dev: DevServer, headers: str) -> None:
     host, port = dev.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(f"POST /batch/ HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+        sock.sendall(
+            f"POST /batch/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"{headers}\r\n".encode()
+        )
         status_line = sock.makefile("rb").readline()
     status = 400 if "lots" in headers else 413
     assert status_line.startswith(f"HTTP/1.0 {status}".encode()), status_line
-    assert requests.get(dev.url + "/api/events", timeout=5).json() == {"events": []}
+    assert _events(dev) == []

@@ -15,11 +15,12 @@ server (`analyticskit dev`) and the test suite's capture server.
   lacks a non-empty ``event`` name or ``distinct_id``, has a distinct id over
   200 characters, a ``uuid`` that is not a UUID, a ``timestamp`` that is not
   ISO-8601, or non-object ``properties``. A batch is accepted or rejected whole.
+* Reading is bounded: every line of a chunked body (`MAX_LINE`), and a gzip body
+  is inflated in a bounded stream (`gunzip`) against the cap given for the raw one.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import uuid
 import zlib
@@ -63,11 +64,18 @@ class _Reader(Protocol):
     def readline(self, size: int = -1, /) -> bytes: ...
 
 
+#: Longest chunk-size or trailer line read, and most trailer lines.
+MAX_LINE = 1024
+MAX_TRAILERS = 64
+
+
 def read_body(rfile: _Reader, headers: Message, max_bytes: int | None = None) -> bytes:
-    """Read a request's body, ``Content-Length`` or chunked.
+    """Read a request's body, ``Content-Length`` or chunked. Every line read is
+    bounded (`MAX_LINE`), so a client cannot make it buffer an endless line.
 
     Raises:
-        Rejected: 413 past ``max_bytes``; 400 for a malformed length or chunk size.
+        Rejected: 413 past ``max_bytes``; 400 for a malformed length, chunk size
+            or chunk line.
         OSError: the client hung up.
     """
     try:
@@ -75,20 +83,61 @@ def read_body(rfile: _Reader, headers: Message, max_bytes: int | None = None) ->
             chunks: list[bytes] = []
             total = 0
             while True:
-                size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                size = int(_line(rfile).split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
-                    while rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
+                    for _ in range(MAX_TRAILERS):
+                        if _line(rfile) in (b"\r\n", b"\n", b""):
+                            return b"".join(chunks)
+                    raise ValueError("too many trailer lines")
                 total += size
                 _check_size(total, max_bytes)
                 chunks.append(rfile.read(size))
-                rfile.readline()
+                _line(rfile)
         length = int(headers.get("Content-Length") or 0)
     except ValueError as exc:
         raise invalid("invalid_payload", f"malformed body length: {exc}") from exc
     _check_size(length, max_bytes)
     return rfile.read(length) if length > 0 else b""
+
+
+def _line(rfile: _Reader) -> bytes:
+    line = rfile.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise ValueError(f"a chunk line over {MAX_LINE} bytes")
+    return line
+
+
+def gunzip(raw: bytes, max_bytes: int | None = None) -> bytes:
+    """Decompress a gzip body (every member), in a bounded stream: at most
+    ``max_bytes`` are ever inflated, so a small body cannot expand to gigabytes.
+
+    Raises:
+        Rejected: 413 past ``max_bytes``; 400 for a body that is not gzip.
+    """
+    out: list[bytes] = []
+    total = 0
+    try:
+        while raw:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while not inflater.eof:
+                room = 0 if max_bytes is None else max_bytes - total + 1  # 0: no bound
+                chunk = inflater.decompress(raw, room)
+                total += len(chunk)
+                if max_bytes is not None and total > max_bytes:
+                    raise Rejected(
+                        413,
+                        "validation_error",
+                        "payload_too_large",
+                        f"body inflates past {max_bytes} bytes",
+                    )
+                out.append(chunk)
+                raw = inflater.unconsumed_tail
+                if not chunk and not raw:
+                    raise EOFError("gzip body ends before its end marker")
+            raw = inflater.unused_data
+    except (EOFError, zlib.error) as exc:
+        raise invalid("invalid_payload", f"failed to decompress gzip body: {exc}") from exc
+    return b"".join(out)
 
 
 def _check_size(size: int, max_bytes: int | None) -> None:
@@ -101,8 +150,14 @@ def invalid(code: str, detail: str) -> Rejected:
     return Rejected(400, "validation_error", code, detail)
 
 
-def parse_request(content_encoding: str, raw: bytes, expected_api_key: str | None = None) -> Batch:
-    """Decode and check one capture request's body.
+def parse_request(
+    content_encoding: str,
+    raw: bytes,
+    expected_api_key: str | None = None,
+    max_bytes: int | None = None,
+) -> Batch:
+    """Decode and check one capture request's body (gunzipped to at most
+    ``max_bytes``).
 
     Raises:
         Rejected: with PostHog's status and error body.
@@ -111,7 +166,7 @@ def parse_request(content_encoding: str, raw: bytes, expected_api_key: str | Non
     if encoding not in ("", "identity", "gzip"):
         raise invalid("invalid_payload", f"unsupported Content-Encoding: {encoding}")
     gzipped = encoding == "gzip"
-    body = _parse_body(raw, gzipped)
+    body = _parse_body(gunzip(raw, max_bytes) if gzipped else raw)
     api_key = body.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         raise Rejected(401, "authentication_error", "missing_api_key", "api_key is missing")
@@ -136,12 +191,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
-def _parse_body(raw: bytes, gzipped: bool) -> dict[str, Any]:
-    if gzipped:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise invalid("invalid_payload", f"failed to decompress gzip body: {exc}") from exc
+def _parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError

@@ -1,10 +1,16 @@
 """`analyticskit check`: send one test event with the configuration the library would
-use, and say in a line or two what happened, with a hint. The key is never printed."""
+use, and say in a line or two what happened, with a hint. With ``logs=True`` it also
+sends one test log to PostHog Logs (OTLP JSON, which PostHog Logs accepts as it does
+protobuf, so the probe needs no extra) and says whether logs are accepted. The key
+is never printed."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +19,7 @@ import posthog
 import requests
 from posthog.request import APIError
 
+from ._logs_sink import logs_endpoint
 from .config import ENV_API_KEY, ENV_HOST, Settings
 from .events import EventData
 
@@ -34,11 +41,25 @@ class Outcome:
 
 
 def run_check(
-    *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT, environ: Any = None
+    *,
+    host: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Any = None,
+    logs: bool = False,
 ) -> Outcome:
     """Send `CHECK_EVENT` through a posthog client built as `Analytics` builds one
-    (`Settings.resolve`), one attempt, waiting at most about ``timeout`` seconds."""
+    (`Settings.resolve`), one attempt, waiting at most about ``timeout`` seconds;
+    with ``logs``, then one test log to the logs lane's endpoint (a second line;
+    ``delivered`` only when both were accepted)."""
     settings = Settings.resolve(None, host, environ)
+    events = _check_events(settings, timeout)
+    if not logs or settings.api_key is None:
+        return events
+    probe = _check_logs(settings.api_key, settings.host, timeout)
+    return Outcome(events.delivered and probe.delivered, events.message + "\n" + probe.message)
+
+
+def _check_events(settings: Settings, timeout: float) -> Outcome:
     if not settings.api_key:
         return Outcome(
             False,
@@ -85,6 +106,57 @@ def run_check(
         f"delivered: {where} accepted the test event {CHECK_EVENT.event_name}."
         " If it does not show in your project, the key belongs to another project or region.",
     )
+
+
+def _check_logs(api_key: str, host: str, timeout: float) -> Outcome:
+    """POST one test log, as the logs lane would (gzip, ``Authorization: Bearer``)."""
+    endpoint = logs_endpoint(host)
+    where = f"PostHog Logs at {endpoint}"
+    try:
+        answer = requests.post(
+            endpoint,
+            data=gzip.compress(_test_log()),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+            timeout=timeout,
+        )
+    except requests.Timeout:
+        return Outcome(False, f"logs timed out: {where} did not answer within {timeout:g}s.")
+    except requests.RequestException as error:
+        return Outcome(False, f"logs unreachable: could not connect to {where} ({_reason(error)}).")
+    status = answer.status_code
+    if 200 <= status < 300:
+        return Outcome(True, f"logs delivered: {where} accepted the test log.")
+    if status in (401, 403):
+        return Outcome(
+            False,
+            f"logs wrong key: {where} answered {status}."
+            f" Hint: the logs lane sends {ENV_API_KEY}, the project API key (phc_...).",
+        )
+    return Outcome(
+        False,
+        f"logs refused: {where} answered {status}."
+        " Hint: PostHog Logs is <host>/i/v1/logs on PostHog's ingestion host;"
+        " a 429 means the project is over its logs quota.",
+    )
+
+
+def _test_log() -> bytes:
+    """One OTLP/JSON ``ExportLogsServiceRequest`` holding one INFO record."""
+    record = {
+        "timeUnixNano": str(time.time_ns()),
+        "severityNumber": 9,
+        "severityText": "INFO",
+        "body": {"stringValue": "Test log sent by `analyticskit check`"},
+        "attributes": [{"key": "check", "value": {"stringValue": CHECK_EVENT.event_name}}],
+    }
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "analyticskit"}}]}
+    scope_logs = [{"scope": {"name": "analyticskit.check"}, "logRecords": [record]}]
+    request = {"resourceLogs": [{"resource": resource, "scopeLogs": scope_logs}]}
+    return json.dumps(request).encode()
 
 
 def _classify(error: Exception, where: str, timeout: float) -> Outcome:

@@ -1,122 +1,127 @@
-"""`analyticskit dev`: a local server that speaks PostHog's capture contract, keeps
-events in SQLite, and serves a live viewer.
+"""`analyticskit dev`: a local server that speaks PostHog's capture contract and its
+logs endpoint, keeps events and logs in SQLite (`_devstore`), and serves a live viewer.
 
-Routes: the capture paths (``POST /batch/`` and its aliases, gzip or not, checked
-by `_capture_contract`), ``GET /`` (the viewer, `_viewer.html`), ``GET
-/api/events?after=ID&limit=N`` (the events stored after id ``ID``, newest first,
-as JSON). Every request is answered; none can stop the server.
+Routes:
+
+* ``POST /batch/`` and its aliases (events, gzip or not, checked by
+  `_capture_contract`), ``POST /i/v1/logs`` (also ``/otlp/v1/logs`` and
+  ``/v1/logs``: OTLP/HTTP logs, JSON or protobuf, gzip or not, `_otlp_decode`;
+  protobuf needs the ``logs`` extra, else 415).
+* ``GET /`` (the viewer, `_viewer.html`); ``GET /api/events`` and ``GET /api/logs``
+  (pages of rows, newest first: ``after=ID`` pages forward, ``before=ID`` back,
+  ``limit`` up to 1000, and filters: ``event``, ``distinct_id``, ``q`` for
+  events; ``severity`` (at least), ``service``, ``distinct_id``, ``trace_id``,
+  ``q`` for logs); ``GET /api/counts``; ``DELETE /api/events`` and ``/api/logs``.
+
+Safe to leave running: it answers only requests whose ``Host`` is an IP address,
+``localhost`` or a name allowed with ``allowed_hosts`` (no DNS rebinding), whose
+``Origin``, when sent, is the server's own, and POSTs only in the content types the
+SDKs send (a web page cannot send them without a preflight, which is refused);
+bodies are read with bounded lines and inflated in a bounded stream against the
+same cap as the raw body; connections time out when silent and are cut off at a
+deadline; at most `MAX_CONNECTIONS` are served at once (503 past it); the
+database stays under its size limit.
+Every request is answered; none can stop the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
-import sqlite3
+import socket
 import tempfile
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from ._capture_contract import CAPTURE_PATHS, Rejected, invalid, parse_request, read_body
+from ._capture_contract import (
+    CAPTURE_PATHS,
+    Rejected,
+    gunzip,
+    invalid,
+    parse_request,
+    read_body,
+)
+from ._devstore import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
+from ._logs_sink import LOGS_PATH
+from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-#: Largest request body read (PostHog's own limit is 20 MB).
+#: Largest events request body, raw or inflated (PostHog's own limit is 20 MB).
 MAX_BODY_BYTES = 20 * 1024 * 1024
-#: Most events one ``/api/events`` answer holds.
-MAX_PAGE = 1000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at TEXT NOT NULL,
-    event TEXT NOT NULL,
-    distinct_id TEXT NOT NULL,
-    timestamp TEXT,
-    uuid TEXT,
-    properties TEXT NOT NULL
-)
-"""
-
-
-class EventStore:
-    """Events in one SQLite file; thread-safe (one connection behind a lock)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        try:
-            with self._lock, self._db:
-                self._db.execute(_SCHEMA)
-        except BaseException:
-            self._db.close()  # not a database: say so, leave nothing open
-            raise
-
-    def add(self, events: list[dict[str, Any]]) -> None:
-        """Store one accepted batch (in one transaction)."""
-        received = datetime.now(timezone.utc).isoformat()
-        rows = [
-            (
-                received,
-                str(event["event"]),
-                str(event["distinct_id"]),
-                event.get("timestamp"),
-                event.get("uuid"),
-                json.dumps(event.get("properties") or {}, ensure_ascii=False),
-            )
-            for event in events
-        ]
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT INTO events (received_at, event, distinct_id, timestamp, uuid,"
-                " properties) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-
-    def after(self, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
-        """The newest ``limit`` events with an id above ``after``, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, received_at, event, distinct_id, timestamp, uuid, properties"
-                " FROM events WHERE id > ? ORDER BY id DESC LIMIT ?",
-                (after, limit),
-            ).fetchall()
-        return [
-            {
-                "id": row[0],
-                "received_at": row[1],
-                "event": row[2],
-                "distinct_id": row[3],
-                "timestamp": row[4],
-                "uuid": row[5],
-                "properties": json.loads(row[6]),
-            }
-            for row in rows
-        ]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+#: Largest logs request body, raw or inflated (PostHog Logs answers 413 past it).
+MAX_LOGS_BODY_BYTES = 2 * 1024 * 1024
+#: PostHog Logs' path, the one PostHog's onboarding shows, and OTLP's standard one
+#: (a Collector's, or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` pointed here).
+LOGS_PATHS = frozenset({LOGS_PATH, "/otlp/v1/logs", "/v1/logs"})
+#: Connections served at once; more are answered 503 at once.
+MAX_CONNECTIONS = 32
+#: Seconds a connection may stay silent before it is closed.
+CONNECTION_TIMEOUT = 10.0
+#: Seconds a connection may last in all (a client trickling bytes is cut off).
+CONNECTION_DEADLINE = 60.0
+_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
 
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 2 * MAX_CONNECTIONS
     dev: DevServer
 
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up mid-request is no news
+        pass  # a client that hangs up or times out mid-request is no news
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "analyticskit-dev/1.0"
     protocol_version = "HTTP/1.0"
+    timeout = CONNECTION_TIMEOUT
+    deadline = CONNECTION_DEADLINE
+
+    def setup(self) -> None:
+        super().setup()
+        self._hang_up = threading.Timer(self.deadline, self._cut_off)
+        self._hang_up.daemon = True
+        self._hang_up.start()
+
+    def finish(self) -> None:
+        self._hang_up.cancel()
+        super().finish()
+
+    def _cut_off(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -131,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("X-Frame-Options", "DENY")
             self.end_headers()
             self.wfile.write(body)
         except OSError:
@@ -142,80 +149,199 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self, path: str) -> None:
         self._send_json(404, {"type": "not_found", "code": "not_found", "detail": path})
 
+    def _refused(self) -> bool:
+        """Answer 403 (and return True) for a request a web page may have made."""
+        host = self.headers.get("Host")
+        origin = self.headers.get("Origin")
+        if host is not None and not self._dev.host_allowed(host):
+            detail = (
+                f"Host {host!r} is not this server's (allow it with --allow-host if you"
+                " reach the server by that name)"
+            )
+        elif origin is not None and origin != f"http://{host}":
+            detail = f"requests from the page at {origin!r} are refused"
+        else:
+            return False
+        self._send_json(403, {"type": "forbidden", "code": "forbidden", "detail": detail})
+        return True
+
     def do_POST(self) -> None:
+        if self._refused():
+            return
         path = urlsplit(self.path).path
-        if path not in CAPTURE_PATHS:
+        logs = path in LOGS_PATHS
+        if not logs and path not in CAPTURE_PATHS:
             self._not_found(path)
             return
+        content_type = self.headers.get_content_type()
+        if content_type not in ((JSON_TYPE, PROTOBUF_TYPE) if logs else (JSON_TYPE,)):
+            self._send_json(
+                415,
+                {
+                    "type": "validation_error",
+                    "code": "unsupported_media_type",
+                    "detail": f"Content-Type {content_type} is not what the SDKs send",
+                },
+            )
+            return
         try:
-            raw = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
-            batch = parse_request(self.headers.get("Content-Encoding", ""), raw)
-            self._dev.store.add(batch.events)
+            if logs:
+                self._post_logs(content_type)
+            else:
+                raw = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
+                encoding = self.headers.get("Content-Encoding", "")
+                batch = parse_request(encoding, raw, max_bytes=MAX_BODY_BYTES)
+                self._dev.store.add_events(batch.events)
+                self._send_json(200, {"status": 1})
         except Rejected as rejected:
             self._send_json(rejected.status, rejected.body)
+        except StoreFull as full:
+            self._send_json(507, {"type": "server_error", "code": "full", "detail": str(full)})
         except OSError:
             return
         except Exception as error:  # a bug of ours: answer, and keep serving
             self._send_json(
                 500, {"type": "server_error", "code": "internal", "detail": repr(error)}
             )
-        else:
-            self._send_json(200, {"status": 1})
+
+    def _post_logs(self, content_type: str) -> None:
+        raw = read_body(self.rfile, self.headers, MAX_LOGS_BODY_BYTES)
+        scheme, _, key = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Rejected(
+                401,
+                "authentication_error",
+                "missing_api_key",
+                "send the project API key as Authorization: Bearer <key>",
+            )
+        encoding = self.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip"):
+            raise invalid("invalid_payload", f"unsupported Content-Encoding: {encoding}")
+        if encoding == "gzip":
+            raw = gunzip(raw, MAX_LOGS_BODY_BYTES)
+        logs = decode_logs(raw, content_type)
+        if logs:
+            self._dev.store.add_logs(logs)
+        # An empty ExportLogsServiceResponse, in the request's encoding.
+        self._send(200, b"{}" if content_type == JSON_TYPE else b"", content_type)
 
     def do_GET(self) -> None:
+        if self._refused():
+            return
         url = urlsplit(self.path)
+        kind = url.path.removeprefix("/api/")
         if url.path in ("/", "/index.html"):
             self._send(200, self._dev.viewer, "text/html; charset=utf-8")
-        elif url.path == "/api/events":
+        elif url.path == "/api/counts":
+            self._send_json(200, self._dev.store.counts())
+        elif kind in FILTERS:
             try:
-                after, limit = _page(parse_qs(url.query))
+                query = _query(kind, parse_qs(url.query))
             except Rejected as rejected:
                 self._send_json(rejected.status, rejected.body)
                 return
-            self._send_json(200, {"events": self._dev.store.after(after, limit)})
+            self._send_json(200, self._dev.store.page(kind, **query))
         else:
             self._not_found(url.path)
 
+    def do_DELETE(self) -> None:
+        if self._refused():
+            return
+        kind = urlsplit(self.path).path.removeprefix("/api/")
+        if kind in FILTERS:
+            self._send_json(200, {"deleted": self._dev.store.clear(kind)})
+        else:
+            self._not_found(self.path)
 
-def _page(query: dict[str, list[str]]) -> tuple[int, int]:
-    values = []
-    for name, default, top in (("after", 0, 2**62), ("limit", MAX_PAGE, MAX_PAGE)):
-        text = query.get(name, [str(default)])[-1]
+
+def _query(kind: str, query: dict[str, list[str]]) -> dict[str, Any]:
+    """The `DevStore.page` arguments of one API query string."""
+    page: dict[str, Any] = {"limit": MAX_PAGE}
+    for name, top in (("after", 2**62), ("before", 2**62), ("limit", MAX_PAGE)):
+        if name not in query:
+            continue
+        text = query[name][-1]
         try:
             value = int(text)
         except ValueError:
             value = -1
         if not 0 <= value <= top:
             raise invalid("invalid_query", f"{name} must be an integer from 0 to {top}")
-        values.append(value)
-    return values[0], values[1]
+        page[name] = value
+    filters = {name: values[-1] for name, values in query.items() if name in FILTERS[kind]}
+    if "severity" in filters:
+        try:
+            severity_floor(filters["severity"])
+        except ValueError as error:
+            raise invalid("invalid_query", str(error)) from None
+    unknown = set(query) - set(page) - {"after", "before"} - FILTERS[kind]
+    if unknown:
+        known = ", ".join(sorted({"after", "before", "limit", *FILTERS[kind]}))
+        raise invalid("invalid_query", f"unknown parameter {min(unknown)!r} (known: {known})")
+    page["filters"] = filters
+    return page
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class DevServer:
-    """The dev server: capture contract, SQLite store, viewer. ``port=0`` picks a free one.
+    """The dev server: capture contract, logs endpoint, SQLite store, viewer.
 
     Args:
         host, port: where to listen (127.0.0.1 by default: the events are yours).
-        db: the SQLite file to keep events in (created if absent, appended to if
-            present); default a temporary file, deleted by `stop`.
+            ``port=0`` picks a free one.
+        db: the SQLite file to keep events and logs in (created if absent, appended
+            to if present); default a temporary file, deleted by `stop`.
+        max_db_bytes: the database's size limit; at it, the oldest quarter of the
+            rows is deleted, and counted (``dropped`` in the API's answers).
+        allowed_hosts: host names the server also answers to (besides IP
+            addresses and ``localhost``), e.g. a Docker Compose service name.
     """
 
     def __init__(
-        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, db: str | None = None
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        db: str | None = None,
+        *,
+        max_db_bytes: int = DEFAULT_MAX_DB_BYTES,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self._temporary = db is None
         if db is None:
             handle, db = tempfile.mkstemp(prefix="analyticskit-dev-", suffix=".sqlite3")
             os.close(handle)
-        self.store = EventStore(db)
+        self._allowed = frozenset(name.strip().lower() for name in allowed_hosts)
+        self.store = DevStore(db, max_db_bytes)
         self.viewer = resources.files(__package__).joinpath("_viewer.html").read_bytes()
         try:
-            self._httpd = _HTTPServer((host, port), _Handler)
+            self._httpd = _HTTPServer((host, port))
         except BaseException:
             self._close_store()
             raise
         self._httpd.dev = self
         self._thread: threading.Thread | None = None
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether a request's ``Host`` names this server: an IP address,
+        ``localhost`` (or a name under it), or one of ``allowed_hosts``."""
+        name = host.strip().lower()
+        if name.startswith("["):
+            name = name[1:].partition("]")[0]
+        elif name.count(":") == 1:
+            name = name.partition(":")[0]
+        return (
+            _is_ip(name)
+            or name == "localhost"
+            or name.endswith(".localhost")
+            or name in self._allowed
+        )
 
     @property
     def url(self) -> str:

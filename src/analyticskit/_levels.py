@@ -13,6 +13,12 @@ SUCCESS = 25
 logging.addLevelName(SUCCESS, "SUCCESS")
 
 
+def level_name(levelno: int, name: str) -> str:
+    """A record's level name, but ``SUCCESS`` for level 25 whatever another library
+    named it since (billiard calls it ``SUBWARNING``)."""
+    return "SUCCESS" if levelno == SUCCESS else name
+
+
 def level_number(field: str, level: object) -> int:
     """A level given as an int or a name (any case), as an int."""
     if isinstance(level, int) and not isinstance(level, bool):

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Protocol
 
@@ -37,6 +37,9 @@ class Engine(Protocol):
 
     exit_timeout: float
 
+    @property
+    def companions(self) -> Sequence[Any]: ...
+    def flush(self, timeout: float) -> bool: ...
     def hold_for_fork(self, timeout: float) -> bool: ...
     def release_after_fork(self) -> None: ...
     def rebuild_in_child(self) -> None: ...
@@ -109,6 +112,15 @@ def shutdown_all() -> None:
     """Shut down every engine still open, each within its own exit deadline."""
     for engine in list(_engines):
         engine.shutdown(engine.exit_timeout)
+
+
+def flush_all() -> None:
+    """Deliver what every engine (and its companion lanes) has queued, each within its
+    exit deadline, leaving them open: for a server's stop after which no exit hook
+    runs (uvicorn re-raises SIGTERM with its default action)."""
+    for engine in list(_engines):
+        for lane in (engine, *engine.companions):
+            lane.flush(engine.exit_timeout)
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows

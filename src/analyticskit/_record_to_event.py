@@ -20,7 +20,7 @@ from uuid import uuid4
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from . import _diagnostics, _event_ids, context
-from ._levels import default_event_type, default_relevancy
+from ._levels import default_event_type, default_relevancy, level_name
 from ._message import BeforeSend, Message, make_message
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem
 from ._volume import DEDUPE_MAX_CHARS, RecordVolume, RepeatTable, Window
@@ -244,7 +244,7 @@ class RecordMapper:
         )
         user_id = _first(extras, _EXTRA_USERS, "uid", _user_problem)
         properties: dict[str, Any] = {
-            "level": attrs["levelname"],
+            "level": level_name(levelno, attrs["levelname"]),
             "logger": attrs["name"],
             "module": attrs["module"],
             "function": attrs["funcName"],

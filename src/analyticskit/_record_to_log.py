@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ._levels import level_name
 from ._message import Message
 from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
@@ -123,7 +124,7 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         uuid=None,
         before_send=event.before_send,
         body=_text(snap.message),
-        severity_text=attrs["levelname"],
+        severity_text=level_name(levelno, attrs["levelname"]),
         severity_number=severity_number(levelno),
         scope=attrs["name"],
     )

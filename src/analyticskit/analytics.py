@@ -200,9 +200,11 @@ class Analytics:
         """Turn on the PostHog Logs lane (idempotent) and return its delivery engine.
 
         Logs go to the same host and project as events (OTLP/HTTP at
-        ``<host>/i/v1/logs``), or to the local sink without a key. The lane has
-        its own buffer of ``max_queued`` and its own counters (``stats().logs``),
-        and shares this object's worker rules, fork handling and exit deadline.
+        ``<host>/i/v1/logs``), or to the local sink without a key; an events sink
+        with a ``logs_sink(resource)`` method (`analyticskit.testing.MemorySink`)
+        gives the lane its own. The lane has its own buffer of ``max_queued`` and
+        its own counters (``stats().logs``), and shares this object's worker
+        rules, fork handling and exit deadline.
 
         .. versionadded:: 0.2
 
@@ -242,7 +244,10 @@ class Analytics:
         resource = resource_attributes(service_name, service_version, environment)
         client = self.client
         sink: Sink
-        if client is not None and client.api_key:
+        logs_sink = getattr(self.sink, "logs_sink", None)  # MemorySink keeps logs too
+        if callable(logs_sink):
+            sink = logs_sink(resource)
+        elif client is not None and client.api_key:
             sink = OtlpLogsSink(api_key=client.api_key, host=client.host, resource=resource)
         else:
             sink = LocalLogsSink(resource)

@@ -17,7 +17,7 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard
+from . import _diagnostics, _guard, _noise
 from ._delivery import Delivery
 from ._front_end import FrontEnd
 from ._handler_options import parse_options
@@ -26,6 +26,7 @@ from ._message import BeforeSend
 from ._options import FRONT_END_OPTIONS, given_options, with_options
 from ._record_to_event import EXTRA_TO_EVENTS
 from ._record_to_log import LogSnapshot
+from ._root_watch import RootWatch
 from ._volume import DEFAULT_DEDUPE_WINDOW
 from .analytics import Analytics, get_analytics
 from .sinks import Sink
@@ -94,6 +95,7 @@ class PostHogHandler(logging.Handler):
         self._front = FrontEnd(options)
         self._closing: threading.Thread | None = None
         super().__init__(options.level)
+        _noise.attach(self)  # an integration is on: frameworks' noise is not events
 
     @property
     def capture_exceptions(self) -> bool:
@@ -232,16 +234,24 @@ PostHogHandler.__doc__ = with_options(PostHogHandler.__doc__, FRONT_END_OPTIONS,
 def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     """Attach one `PostHogHandler` to the root logger, and return it. Idempotent.
 
-    If the root logger already has a `PostHogHandler` (from an earlier call or
-    from ``dictConfig``), that one is returned with ``level`` applied and
-    ``options`` are ignored, so events are never sent twice. The root logger's
-    level is lowered to ``level`` if it is higher, so records at ``level`` reach
-    the handler (and to ``event_level`` or ``logs_level``, given lower). If the
-    root logger had no handler at all, `logging` printed
-    warnings and errors on stderr through ``logging.lastResort``; that handler
-    is attached to the root logger too, so the console shows what it showed.
+    Called again with the same arguments, it returns the handler it attached. Called
+    with other arguments, it raises `ValueError` rather than apply some of them: detach
+    the handler first (``logging.getLogger().removeHandler(handler)``). If the root
+    logger has a `PostHogHandler` that ``dictConfig`` put there, it is returned with
+    ``level`` applied; options are refused there too. The root logger's level is
+    lowered to ``level`` if it is higher, so records at ``level`` reach the handler
+    (and to ``event_level`` or ``logs_level``, given lower). If the root logger had
+    no handler at all, `logging` printed warnings and errors on stderr through
+    ``logging.lastResort``; that handler is attached to the root logger too, so the
+    console shows what it showed.
+
+    If the handler is later removed from the root logger (a ``dictConfig``, a
+    ``basicConfig(force=True)``, a framework's takeover) while records go through
+    it, one line on stderr says so, naming the likely cause.
     """
+    global _installed
     root = logging.getLogger()
+    arguments = (level, dict(options))
     number = level_number("level", level)
     if options.get("event_level") is None:
         options["event_level"] = number  # the events lane keeps ``level``
@@ -252,12 +262,51 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
         present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
         if present:
             handler = present[0]
-            handler.setLevel(number)
+            _check_reinstall(handler, arguments)
+            if _installed is None or _installed[0] is not handler:
+                handler.setLevel(number)  # dictConfig's: its lanes follow its level
         else:
             handler = PostHogHandler(number, **options)
             if not root.handlers and logging.lastResort is not None:
                 root.addHandler(logging.lastResort)
             root.addHandler(handler)
+            watch = RootWatch(handler, lambda h: isinstance(h, PostHogHandler))
+            handler.analytics.delivery.add_ticker(watch.check)
+            _installed = (handler, arguments, watch)
         if root.level > number:
             root.setLevel(number)
     return handler
+
+
+#: The handler `install` attached, the arguments it was given, and its watch.
+_installed: tuple[PostHogHandler, tuple[int | str, dict[str, Any]], RootWatch] | None = None
+
+
+def installed_handler() -> PostHogHandler | None:
+    """The handler `install` attached last (it may have been detached since)."""
+    return None if _installed is None else _installed[0]
+
+
+def _check_reinstall(handler: PostHogHandler, arguments: tuple[int | str, dict[str, Any]]) -> None:
+    """Refuse an `install` call that would apply only part of its arguments."""
+    level, options = arguments
+    if _installed is not None and _installed[0] is handler:
+        earlier_level, earlier = _installed[1]
+        same_level = level_number("level", earlier_level) == level_number("level", level)
+        if same_level and earlier == options:
+            return
+        changed = sorted(
+            {k for k in {*earlier, *options} if earlier.get(k) != options.get(k)}
+            | (set() if same_level else {"level"})
+        )
+        raise ValueError(
+            f"install() was already called with other arguments ({', '.join(changed)} differ);"
+            " it applies none of them to the handler it attached: remove that handler first"
+            " (logging.getLogger().removeHandler(handler)) to install another"
+        )
+    if options:
+        raise ValueError(
+            "install() found a PostHogHandler on the root logger that it did not attach"
+            f" (from dictConfig?) and cannot apply {', '.join(sorted(options))} to it:"
+            " configure that handler where it is built, or remove it first"
+        )

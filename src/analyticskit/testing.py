@@ -9,6 +9,10 @@ with capture_events() as captured:
 captured.one("success_purchase_completed").assert_properties(source="iap")
 ```
 
+Logs are captured too: when the logs lane is on (``PostHogHandler(logs_level=...)``),
+``captured.logs`` holds each log as the lane would send it to PostHog Logs
+(`CapturedLog`: body, severity, attributes, resource), in order.
+
 The pytest fixture ``analytics_events`` (registered through the ``pytest11`` entry
 point) is `capture_events` for the length of one test.
 """
@@ -19,20 +23,21 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import posthog
 from posthog.request import DatetimeSerializer
 
 from ._message import Message
+from ._record_to_log import DISTINCT_ID_ATTRIBUTE, LogMessage, log_attributes
 from ._validate import check, positive_problem
 from ._volume import override_volume, parse_record_caps
 from .analytics import DEFAULT_FLUSH_TIMEOUT, Analytics, swap_default
 from .config import DEFAULT_MAX_QUEUED
 from .sinks import LossReport, PostHogSink
 
-__all__ = ["CapturedEvent", "CapturedEvents", "MemorySink", "capture_events"]
+__all__ = ["CapturedEvent", "CapturedEvents", "CapturedLog", "MemorySink", "capture_events"]
 
 _MISSING = object()
 
@@ -62,20 +67,62 @@ class CapturedEvent:
         Raises:
             AssertionError: naming every property that is missing or differs.
         """
-        wanted = {**(expected or {}), **more}
-        problems = []
-        for key, value in wanted.items():
-            got = self.properties.get(key, _MISSING)
-            if got is _MISSING:
-                problems.append(f"  {key}: missing (expected {value!r})")
-            elif got != value:
-                problems.append(f"  {key}: expected {value!r}, got {got!r}")
-        if problems:
-            raise AssertionError(
-                f"event {self.name!r} (distinct id {self.distinct_id!r}):\n"
-                + "\n".join(problems)
-                + f"\nits properties: {self.properties!r}"
-            )
+        _assert_items(
+            f"event {self.name!r} (distinct id {self.distinct_id!r})",
+            "properties",
+            self.properties,
+            {**(expected or {}), **more},
+        )
+
+
+@dataclass(frozen=True)
+class CapturedLog:
+    """One log as the logs lane would send it to PostHog Logs: ``body`` (the
+    formatted message), ``severity_text`` (the level's name) and ``severity_number``
+    (OpenTelemetry's), ``attributes`` as they travel (strings; the user as
+    ``posthogDistinctId``, the session as ``sessionId``), the lane's ``resource``
+    (``service.name``...), ``timestamp`` (ISO-8601, UTC) and ``logger`` (the
+    OTLP scope: the logger's name)."""
+
+    body: str
+    severity_text: str
+    severity_number: int
+    attributes: dict[str, Any]
+    timestamp: str
+    logger: str
+    resource: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def distinct_id(self) -> str | None:
+        """The user the log was recorded for, or None."""
+        value = self.attributes.get(DISTINCT_ID_ATTRIBUTE)
+        return None if value is None else str(value)
+
+    def assert_attributes(self, expected: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Assert that the log has these attributes with these values (others may
+        exist); dotted names go in the mapping: ``{"code.function.name": "pay"}``.
+
+        Raises:
+            AssertionError: naming every attribute that is missing or differs.
+        """
+        _assert_items(
+            f"log {self.body!r} ({self.severity_text})",
+            "attributes",
+            self.attributes,
+            {**(expected or {}), **more},
+        )
+
+
+def _assert_items(what: str, noun: str, got: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    problems = []
+    for key, value in wanted.items():
+        found = got.get(key, _MISSING)
+        if found is _MISSING:
+            problems.append(f"  {key}: missing (expected {value!r})")
+        elif found != value:
+            problems.append(f"  {key}: expected {value!r}, got {found!r}")
+    if problems:
+        raise AssertionError(f"{what}:\n" + "\n".join(problems) + f"\nits {noun}: {dict(got)!r}")
 
 
 class _Queries:
@@ -117,7 +164,8 @@ class MemorySink(_Queries):
     properties, ``$lib``, timestamp and personless forms, exceptions as
     ``$exception`` events) and JSON encoding, with a client that sends nothing.
     Thread-safe. Read after ``flush`` of the `Analytics` object that delivers to
-    it (`capture_events` does that for you).
+    it (`capture_events` does that for you). When that object's logs lane is on,
+    its logs are kept here too (`logs`), through `logs_sink`.
     """
 
     description = "memory (analyticskit.testing)"
@@ -125,6 +173,7 @@ class MemorySink(_Queries):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: list[CapturedEvent] = []
+        self._logs: list[CapturedLog] = []
         client = posthog.Posthog(
             "phc_analyticskit_testing",
             host="http://127.0.0.1:9",  # never used: send=False
@@ -152,10 +201,26 @@ class MemorySink(_Queries):
         with self._lock:
             return list(self._events)
 
+    @property
+    def logs(self) -> list[CapturedLog]:
+        """A copy of the logs kept so far, in order."""
+        with self._lock:
+            return list(self._logs)
+
     def clear(self) -> None:
-        """Forget the events kept so far."""
+        """Forget the events and logs kept so far."""
         with self._lock:
             self._events.clear()
+            self._logs.clear()
+
+    def logs_sink(self, resource: Mapping[str, str]) -> _MemoryLogsSink:
+        """The logs lane's sink when an `Analytics` object delivering here turns
+        the lane on: its logs are kept in `logs`."""
+        return _MemoryLogsSink(self, resource)
+
+    def _keep_log(self, log: CapturedLog) -> None:
+        with self._lock:
+            self._logs.append(log)
 
     def attach(self, report: LossReport) -> None:
         self._posthog.attach(report)
@@ -165,6 +230,47 @@ class MemorySink(_Queries):
 
     def send(self, message: Message) -> int:
         return self._posthog.send(message)
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+    def close(self, timeout: float) -> None:
+        pass
+
+
+class _MemoryLogsSink:
+    """The logs lane of a `MemorySink`: each log kept as a `CapturedLog`."""
+
+    description = "memory (analyticskit.testing, logs)"
+
+    def __init__(self, events: MemorySink, resource: Mapping[str, str]) -> None:
+        self._events = events
+        self._resource = dict(resource)
+
+    def attach(self, report: LossReport) -> None:
+        pass
+
+    def warm_up(self) -> None:
+        pass
+
+    def send(self, message: Message) -> int:
+        if not isinstance(message, LogMessage):
+            raise TypeError(f"the logs lane delivers logs, got {type(message).__name__}")
+        self._events._keep_log(
+            CapturedLog(
+                body=message.body,
+                severity_text=message.severity_text,
+                severity_number=message.severity_number,
+                attributes=log_attributes(message),
+                timestamp=message.timestamp.isoformat(),
+                logger=message.scope,
+                resource=dict(self._resource),
+            )
+        )
+        return 1
 
     def pending(self) -> int:
         return 0
@@ -191,8 +297,15 @@ class CapturedEvents(_Queries):
         self.analytics.flush(self._timeout)
         return self.sink.events
 
+    @property
+    def logs(self) -> list[CapturedLog]:
+        """The logs captured so far, in order (queued ones are delivered first);
+        empty while no handler has turned the logs lane on."""
+        self.analytics.flush(self._timeout)
+        return self.sink.logs
+
     def clear(self) -> None:
-        """Deliver what is queued, then forget every event captured so far."""
+        """Deliver what is queued, then forget every event and log captured so far."""
         self.analytics.flush(self._timeout)
         self.sink.clear()
 

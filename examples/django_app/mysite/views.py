@@ -21,7 +21,7 @@ def hello(request: Any) -> Any:
 
 
 def forbidden(request: Any) -> Any:
-    # Django logs each 4xx on django.request at WARNING; LOGGING keeps them out of PostHog.
+    # Django logs each 4xx on django.request at WARNING: analyticskit's app keeps them out.
     return HttpResponseForbidden("no")
 
 
