@@ -276,10 +276,11 @@ class RepeatTable:
             if seen is not None and created - seen.opened < self.window:
                 if not seen.count:
                     seen.first_seen = seen.last_seen = created
+                elif created > seen.last_seen:
+                    seen.last_seen = created
+                elif created < seen.first_seen:  # buffered before the caller's check
+                    seen.first_seen = created
                 seen.count += 1
-                # A record buffered before the caller's check may be seen after it.
-                seen.first_seen = min(seen.first_seen, created)
-                seen.last_seen = max(seen.last_seen, created)
                 return None
             if seen is not None and seen.count:
                 self._ended.append(seen)
