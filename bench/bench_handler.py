@@ -23,7 +23,9 @@ run that checks the bench works and prints its tables; its figures mean nothing.
    (h) loguru with a no-op sink, (i) loguru with ``analyticskit.loguru_sink``
    (``logger.info("user {} did {} (step ab)", ..., uid=..., source="auth")``).
    Then the logs lane: (l) ``PostHogHandler`` with both lanes on
-   (``event_level="INFO", logs_level="INFO"``) and (o) PostHog's documented
+   (``event_level="INFO", logs_level="INFO"``), (l2) the same with an
+   OpenTelemetry span current on the caller (its ids travel with each record),
+   and (o) PostHog's documented
    OpenTelemetry recipe: OpenTelemetry's ``LoggingHandler`` over a
    ``BatchLogRecordProcessor`` and the OTLP/HTTP exporter.
    Each sample is a batch of calls timed with ``perf_counter_ns`` and divided by its
@@ -309,6 +311,34 @@ def otel_recipe(url: str, key: str) -> tuple[logging.Handler, Callable[[], None]
     return handler, flush, provider
 
 
+def _after(*steps: Callable[[], object]) -> None:
+    for step in steps:
+        step()
+
+
+def _span_current() -> tuple[Callable[[], None], Callable[[], None]]:
+    """Enter and leave an OpenTelemetry span on this thread (a recording SDK span, as
+    a traced request has), around a round."""
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("bench")
+    held: list[Any] = []
+
+    def enter() -> None:
+        span = tracer.start_span("request")
+        held.append((span, context.attach(trace.set_span_in_context(span))))
+
+    def leave() -> None:
+        """End the span (the round's)."""
+        while held:
+            span, token = held.pop()
+            context.detach(token)
+            span.end()
+
+    return enter, leave
+
+
 def _drain(q: queue.SimpleQueue[Any]) -> None:
     while True:
         try:
@@ -374,6 +404,10 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
         api_key=API_KEY + "_both", host=server.url, event_level="INFO", logs_level="INFO"
     )
     otel, otel_flush, otel_provider = otel_recipe(server.url, API_KEY)
+    both_span = analyticskit.PostHogHandler(
+        api_key=API_KEY + "_span", host=server.url, event_level="INFO", logs_level="INFO"
+    )
+    enter_span, leave_span = _span_current()
 
     variants = [
         Variant("a", "(a) NullHandler (floor)", logging.NullHandler()),
@@ -415,6 +449,13 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
             both,
             lambda: both.flush(timeout=30),
         ),
+        Variant(
+            "l2",
+            "(l2) events + logs lanes, a span current",
+            both_span,
+            lambda: _after(leave_span, lambda: both_span.flush(timeout=30)),
+            before_round=enter_span,
+        ),
         Variant("o", "(o) OpenTelemetry LoggingHandler recipe", otel, otel_flush),
         *_front_end_variants(server),
     ]
@@ -443,6 +484,8 @@ def per_call(server: RemoteServer, sizes: Sizes) -> dict[str, Any]:
     ak.close()
     both.analytics.shutdown(5)
     both.close()
+    both_span.analytics.shutdown(5)
+    both_span.close()
     otel_provider.shutdown()
     devnull.close()
     return {
@@ -899,6 +942,7 @@ def main(argv: list[str] | None = None) -> int:
     header4 = f"{'path':44} {'logs/s':>18} {'CPU us/log':>20} {'delivered':>10}"
     print(header4)
     print("-" * len(header4))
+    cpu_per_log: dict[str, float] = {}
     for key, label in (
         ("analyticskit", "PostHogHandler logs lane"),
         ("otel", "OpenTelemetry LoggingHandler recipe"),
@@ -906,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         runs4 = part4[key]
         rates4 = [got / wall for wall, _, got in runs4]
         cpus4 = [c / max(got, 1) * 1e6 for _, c, got in runs4]
+        cpu_per_log[key] = statistics.median(cpus4)
         print(
             f"{label:44} {statistics.median(rates4):6.0f} [{min(rates4):4.0f}-{max(rates4):4.0f}]"
             f" {statistics.median(cpus4):7.1f} [{min(cpus4):5.1f}-{max(cpus4):5.1f}]"
@@ -943,6 +988,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ratio_floor, ratio_storm, ratio_both = ratios["e"], ratios["s"], ratios["l"]
+    span_added = ratios["l2"] - ratio_both
+    ours_log, recipe_log = cpu_per_log["analyticskit"], cpu_per_log["otel"]
     ratio_naive = ratios["d"] / ratio_floor
     ratio_cpu = statistics.median(pair_ratios)
     worst_growth = max(growth_mb, max_growth_mb)
@@ -962,6 +1009,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{part6['got']}/{sizes.business}",
         ),
         ("Both lanes: emit median <= 2x floor", ratio_both <= 2.0, f"{ratio_both:.2f}x"),
+        ("A span current adds <= 0.1x floor", span_added <= 0.1, f"{span_added:+.2f}x"),
+        (
+            "CPU per delivered log <= the recipe's",
+            ours_log <= recipe_log,
+            f"{ours_log:.1f} vs {recipe_log:.1f} us",
+        ),
         ("CPU per delivered event <= 1.3x capture()", ratio_cpu <= 1.3, f"{ratio_cpu:.2f}x"),
         (
             f"RSS growth < 50 MB over {sizes.burst} records",

@@ -22,17 +22,25 @@ never answer) and ``reset_faults``; ``fault_lane`` limits them to one lane
 (``"events"`` or ``"logs"``). ``stop()`` returns promptly even while
 connections are held open.
 
-PostHog Logs (``POST /i/v1/logs``): an OTLP/HTTP protobuf
+PostHog Logs (``POST /i/v1/logs``, and OTLP's standard ``/v1/logs`` for a
+server standing in for a Collector): an OTLP/HTTP protobuf
 ``ExportLogsServiceRequest`` (gzip or not), the project key as ``Authorization:
-Bearer <key>`` (401 when missing, or different from ``expected_api_key``), 400
-for a body that does not decode. Accepted logs are kept in ``logs``, each
-flattened by `otlp_logs.decode_logs`.
+Bearer <key>`` (401 when missing, or different from ``expected_api_key``; a
+server with ``logs_need_key`` False, a Collector, takes requests without one),
+400 for a body that does not decode, 413 for a body over ``logs_max_body``
+bytes raw or decompressed (2 MiB, as PostHog's ``capture-logs``). Accepted logs
+are kept in ``logs``, each flattened by `otlp_logs.decode_logs`; every logs
+request's sizes and answer in ``logs_requests``. ``respond_with`` can add a
+``Retry-After`` header (as capture-logs' 429 for a project over its quota).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
+import time
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -54,12 +62,18 @@ __all__ = [
     "LOGS_PATH",
     "MAX_DISTINCT_ID",
     "MAX_EVENT_BYTES",
+    "MAX_LOGS_BODY",
+    "OTLP_LOGS_PATH",
     "CaptureServer",
     "RequestRecord",
 ]
 
 #: The PostHog Logs (OTLP/HTTP) path.
 LOGS_PATH = "/i/v1/logs"
+#: OTLP's standard logs path (a Collector's OTLP/HTTP receiver).
+OTLP_LOGS_PATH = "/v1/logs"
+#: capture-logs' body cap, raw or decompressed.
+MAX_LOGS_BODY = 2 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -75,6 +89,18 @@ class RequestRecord(TypedDict):
     historical_migration: bool
 
 
+class LogsRequest(TypedDict):
+    """One request to a logs path, as recorded in ``CaptureServer.logs_requests``."""
+
+    path: str
+    raw_bytes: int
+    decompressed_bytes: int
+    n_logs: int
+    status: int
+    #: When it arrived (``time.monotonic()``).
+    at: float
+
+
 def _forced_body(status: int) -> dict[str, Any]:
     if status == 401:
         type_ = "authentication_error"
@@ -85,6 +111,14 @@ def _forced_body(status: int) -> dict[str, Any]:
     else:
         type_ = "validation_error"
     return {"type": type_, "code": "forced", "detail": f"forced {status} response"}
+
+
+def _decompressed_size(raw: bytes) -> int:
+    """The size of a gzip body once inflated (-1 if it is not gzip)."""
+    try:
+        return len(gzip.decompress(raw))
+    except (OSError, EOFError, zlib.error):
+        return -1
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -109,10 +143,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _capture(self) -> CaptureServer:
         return cast(_HTTPServer, self.server).capture
 
-    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode("utf-8")
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -127,14 +165,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, Rejected):
             return
         encoding = self.headers.get("Content-Encoding", "")
-        if path == LOGS_PATH:
+        headers: dict[str, str] = {}
+        if path in (LOGS_PATH, OTLP_LOGS_PATH):
             status, body = self._capture._handle_logs(
-                encoding, self.headers.get("Authorization", ""), raw
+                path, encoding, self.headers.get("Authorization", ""), raw
             )
+            headers = self._capture._answer_headers(status)
         else:
             status, body = self._capture._handle(path, encoding, raw)
         if status is not None:
-            self._send_json(status, body)
+            self._send_json(status, body, headers)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -158,8 +198,15 @@ class CaptureServer:
         self.blackhole: bool = False
         #: Which requests the fault modes apply to: "all", "events" or "logs".
         self.fault_lane: str = "all"
-        #: Logs accepted on ``/i/v1/logs``, flattened (see `otlp_logs.decode_logs`).
+        #: Logs accepted on ``/i/v1/logs`` or ``/v1/logs``, flattened (see
+        #: `otlp_logs.decode_logs`), each with the ``path`` it came to.
         self.logs: list[dict[str, Any]] = []
+        #: Every request to a logs path: its sizes, logs and answer.
+        self.logs_requests: list[LogsRequest] = []
+        #: 413 for a logs body over this many bytes, raw or decompressed.
+        self.logs_max_body: int = MAX_LOGS_BODY
+        #: False: logs are taken without a key (a Collector's receiver).
+        self.logs_need_key: bool = True
         self.events: list[dict[str, Any]] = []
         self.requests: list[RequestRecord] = []
         #: Answered requests per HTTP status, forced and 404 answers included.
@@ -170,6 +217,7 @@ class CaptureServer:
         self._received = 0
         self._forced_status: int | None = None
         self._forced_times: int | None = None
+        self._retry_after: str | None = None
         self._release = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -226,8 +274,11 @@ class CaptureServer:
 
     # -- fault modes -------------------------------------------------------------------------
 
-    def respond_with(self, status: int, times: int | None = None) -> None:
-        """Answer the next ``times`` capture requests (all, if None) with ``status``.
+    def respond_with(
+        self, status: int, times: int | None = None, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``times`` capture requests (all, if None) with ``status``,
+        with a ``Retry-After: <retry_after>`` header on logs paths when given.
 
         Forced answers record no events or requests; they are counted in
         ``status_counts``. A forced 200 acknowledges and drops the batch.
@@ -239,6 +290,7 @@ class CaptureServer:
         with self._lock:
             self._forced_status = status
             self._forced_times = times
+            self._retry_after = None if retry_after is None else f"{retry_after:g}"
 
     def reset_faults(self) -> None:
         """Clear ``respond_with``, ``delay`` and ``blackhole``.
@@ -248,6 +300,7 @@ class CaptureServer:
         with self._lock:
             self._forced_status = None
             self._forced_times = None
+            self._retry_after = None
             self.delay = 0.0
             self.blackhole = False
             self.fault_lane = "all"
@@ -275,6 +328,12 @@ class CaptureServer:
         """Wait until at least ``n`` logs are accepted; return a copy of ``logs``."""
         return self._wait(lambda: len(self.logs) >= n, timeout, lambda: list(self.logs))
 
+    def wait_for_logs_requests(self, n: int, timeout: float = 10.0) -> list[LogsRequest]:
+        """Wait until at least ``n`` logs requests were answered; return a copy of them."""
+        return self._wait(
+            lambda: len(self.logs_requests) >= n, timeout, lambda: list(self.logs_requests)
+        )
+
     def events_named(self, name: str) -> list[dict[str, Any]]:
         """Accepted events whose ``event`` equals ``name``."""
         with self._lock:
@@ -285,6 +344,7 @@ class CaptureServer:
         with self._lock:
             self.events.clear()
             self.logs.clear()
+            self.logs_requests.clear()
             self.requests.clear()
             self.status_counts.clear()
             self._received = 0
@@ -351,26 +411,55 @@ class CaptureServer:
             self._changed.notify_all()
         return 200, {"status": 1}
 
+    def _answer_headers(self, status: int | None) -> dict[str, str]:
+        with self._lock:
+            retry_after = self._retry_after
+        if retry_after is None or status is None or status < 400:
+            return {}
+        return {"Retry-After": retry_after}
+
     def _handle_logs(
-        self, content_encoding: str, authorization: str, raw: bytes
+        self, path: str, content_encoding: str, authorization: str, raw: bytes
     ) -> tuple[int | None, dict[str, Any]]:
         """Process one OTLP logs POST, with the same fault modes as ``/batch/``."""
+        gzipped = content_encoding.strip().lower() == "gzip"
+        request: LogsRequest = {
+            "path": path,
+            "raw_bytes": len(raw),
+            "decompressed_bytes": _decompressed_size(raw) if gzipped else len(raw),
+            "n_logs": 0,
+            "status": 0,
+            "at": time.monotonic(),
+        }
+        status, body = self._answer_logs(path, gzipped, authorization, raw, request)
+        with self._changed:
+            request["status"] = 0 if status is None else status
+            self.logs_requests.append(request)
+            self._changed.notify_all()
+        return status, body
+
+    def _answer_logs(
+        self, path: str, gzipped: bool, authorization: str, raw: bytes, request: LogsRequest
+    ) -> tuple[int | None, dict[str, Any]]:
         fault = self._fault("logs")
         if fault is not None:
             return fault
         scheme, _, key = authorization.partition(" ")
         expected = self.expected_api_key
         wrong = expected is not None and key != expected
-        if scheme.lower() != "bearer" or not key.strip() or wrong:
+        if self.logs_need_key and (scheme.lower() != "bearer" or not key.strip() or wrong):
             status, body = 401, _forced_body(401)
+        elif max(request["raw_bytes"], request["decompressed_bytes"]) > self.logs_max_body:
+            status, body = 413, {"error": "payload too large"}
         else:
             try:
-                logs = decode_logs(raw, content_encoding.strip().lower() == "gzip")
+                logs = decode_logs(raw, gzipped)
             except ValueError as error:
                 status, body = 400, {"type": "validation_error", "detail": str(error)}
             else:
+                request["n_logs"] = len(logs)
                 with self._changed:
-                    self.logs.extend(logs)
+                    self.logs.extend({**log, "path": path} for log in logs)
                     self.status_counts[200] = self.status_counts.get(200, 0) + 1
                     self._changed.notify_all()
                 return 200, {}

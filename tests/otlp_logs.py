@@ -26,7 +26,8 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 
 def decode_logs(raw: bytes, gzipped: bool) -> list[dict[str, Any]]:
     """One dict per log record: ``body``, ``severity_text``, ``severity_number``,
-    ``time_unix_nano``, ``attributes``, ``resource`` and ``scope``. Raises
+    ``time_unix_nano``, ``trace_id`` and ``span_id`` (hex, "" when absent),
+    ``attributes``, ``resource`` and ``scope``. Raises
     ValueError for a body that is not a (gzipped) ``ExportLogsServiceRequest``."""
     try:
         data = gzip.decompress(raw) if gzipped else raw
@@ -44,6 +45,8 @@ def decode_logs(raw: bytes, gzipped: bool) -> list[dict[str, Any]]:
                         "severity_text": record.severity_text,
                         "severity_number": int(record.severity_number),
                         "time_unix_nano": int(record.time_unix_nano),
+                        "trace_id": record.trace_id.hex(),
+                        "span_id": record.span_id.hex(),
                         "attributes": _attributes(record.attributes),
                         "resource": resource,
                         "scope": scope_logs.scope.name,

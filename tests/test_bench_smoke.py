@@ -22,6 +22,7 @@ VARIANTS = [
     "(t) NullHandler, the storm's records (floor)",
     "(s) PostHogHandler, a storm of one record",
     "(l) PostHogHandler, events + logs lanes",
+    "(l2) events + logs lanes, a span current",
     "(o) OpenTelemetry LoggingHandler recipe",
     "(f) structlog, no-op final processor (floor)",
     "(g) structlog + analyticskit PostHogProcessor",

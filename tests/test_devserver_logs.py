@@ -105,7 +105,8 @@ def test_the_logs_lane_delivers_to_the_dev_server(dev: DevServer) -> None:
     failed, paid = page["logs"]
     assert (paid["body"], paid["severity_text"], paid["severity_number"]) == ("paid EUR", "INFO", 9)
     assert (paid["service"], paid["distinct_id"]) == ("checkout", "u_42")
-    assert paid["scope"] == logger.name
+    assert paid["scope"] == "analyticskit"  # the SDK, as PostHog's logs spec says
+    assert paid["attributes"]["logger.name"] == logger.name
     assert paid["attributes"]["order"] == "7" and paid["timestamp"].startswith("20")
     assert paid["resource"]["service.name"] == "checkout"
     assert failed["severity_text"] == "ERROR" and failed["distinct_id"] is None

@@ -114,7 +114,17 @@ def test_a_log_carries_every_attribute(
     with posthog.new_context(fresh=True, capture_exceptions=False):
         posthog.set_context_session("session-1")
         with analyticskit.user("u_bound"):
-            log.info("paid %s", "EUR", extra={"order": 42, "tags": ["a"], "source": "payments_x"})
+            log.info(
+                "paid %s",
+                "EUR",
+                extra={
+                    "order": 42,
+                    "ratio": 0.5,
+                    "ok": True,
+                    "tags": ["a"],
+                    "source": "payments_x",
+                },
+            )
     try:
         raise KeyError("missing")
     except KeyError:
@@ -128,23 +138,26 @@ def test_a_log_carries_every_attribute(
     assert paid["severity_text"] == "INFO" and paid["severity_number"] == 9
     assert failed["severity_text"] == "ERROR" and failed["severity_number"] == 17
     assert 0 < paid["time_unix_nano"] <= before * 1e9
-    assert paid["scope"] == log.name
+    assert paid["scope"] == "analyticskit"  # the SDK, as the spec says
     attributes = paid["attributes"]
     assert attributes["logger.name"] == log.name
     assert attributes["code.file.path"] == __file__
     assert attributes["code.function.name"] == "test_a_log_carries_every_attribute"
-    assert attributes["code.line.number"].isdigit()
+    assert isinstance(attributes["code.line.number"], int)
+    assert attributes["messageTemplate"] == "paid %s"
     assert attributes["eventType"] == "info"
     assert attributes["id"] == "paid"
     assert attributes["source"] == "general"  # an unregistered source falls back
     assert attributes["relevancy"] == "medium"
-    assert attributes["order"] == "42" and attributes["tags"] == '["a"]'
+    # Typed as the specification encodes them: int64, double, bool; lists as JSON.
+    assert attributes["order"] == 42 and attributes["ratio"] == 0.5 and attributes["ok"] is True
+    assert attributes["tags"] == '["a"]'
     assert attributes["posthogDistinctId"] == "u_bound"
     assert attributes["sessionId"] == "session-1"
-    assert all(isinstance(value, str) for value in attributes.values())
     assert paid["resource"]["service.name"] == "shop"
     assert paid["resource"]["service.version"] == "1.2.3"
     assert paid["resource"]["deployment.environment"] == "staging"
+    assert paid["resource"]["telemetry.sdk.name"] == "analyticskit"
 
     error = failed["attributes"]
     assert error["posthogDistinctId"] == "u_extra"
@@ -153,6 +166,7 @@ def test_a_log_carries_every_attribute(
     assert error["exception.message"] == "'missing'"
     assert "raise KeyError" in error["exception.stacktrace"]
     assert "sessionId" not in error
+    assert "messageTemplate" not in error  # no arguments: the body is the template
 
 
 def test_a_record_sent_to_both_lanes_is_the_same_record(
@@ -578,18 +592,70 @@ def test_logs_are_scrubbed_and_seen_by_before_send(
     assert stats is not None and stats.dropped["before_send"] == 1
 
 
-def test_a_storm_held_back_by_the_rate_cap_is_held_back_from_both_lanes(
+def test_the_events_rate_cap_does_not_thin_the_logs_lane(
     make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:
     handler, log = _both(make_handler, rate_limit={"burst": 3, "per_second": 0.001})
     for _ in range(10):
         log.warning("disk full")
     assert handler.analytics.flush(5)
-    assert len(capture_server.wait_for_logs(3)) == 3
+    assert len(capture_server.wait_for_logs(10)) == 10
     stats = handler.stats()
     assert stats.logs is not None
-    assert stats.sent == stats.logs.sent == 3
-    assert stats.logs.dropped["rate_limited"] == 7 == stats.dropped["rate_limited"]
+    assert (stats.sent, stats.dropped["rate_limited"]) == (3, 7)
+    assert (stats.logs.sent, stats.logs.dropped["rate_limited"]) == (10, 0)
+
+
+def test_the_logs_cap_is_a_window_counted_after_before_send_with_one_warning(
+    make_handler: MakeHandler, capture_server: CaptureServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def before_send(event: dict[str, Any]) -> dict[str, Any] | None:
+        return None if event["properties"].get("drop") else event
+
+    handler, log = _both(
+        make_handler, before_send=before_send, logs_rate_cap={"max_logs": 5, "window": 600}
+    )
+    for i in range(3):
+        log.info("dropped by the hook %d", i, extra={"drop": True})
+    for i in range(12):
+        log.info("request %d", i)
+    assert handler.analytics.flush(5)
+
+    # The hook's drops used no budget: the first five requests go out.
+    bodies = [x["body"] for x in capture_server.wait_for_logs(5)]
+    assert sorted(bodies) == sorted(f"request {i}" for i in range(5))
+    stats = handler.stats().logs
+    assert stats is not None
+    assert (stats.sent, stats.dropped["before_send"], stats.dropped["rate_limited"]) == (5, 3, 7)
+    warnings = [x for x in capsys.readouterr().err.splitlines() if "more than 5 logs" in x]
+    assert len(warnings) == 1
+
+
+def test_the_default_logs_cap_lets_thousands_of_records_through(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = _both(make_handler)
+    for i in range(3000):
+        log.info("request %d served", i, extra={"uid": f"u{i % 50}"})
+    assert handler.analytics.flush(30)
+    assert len(capture_server.wait_for_logs(3000, timeout=30)) == 3000
+    stats = handler.stats().logs
+    assert stats is not None and stats.dropped_total == 0
+
+
+@pytest.mark.parametrize(
+    ("cap", "exc"),
+    [({"max_logs": -1}, ValueError), ({"per_second": 5}, TypeError), ("many", TypeError)],
+)
+def test_a_bad_logs_cap_is_refused_naming_it(cap: object, exc: type[Exception]) -> None:
+    assert_raises_naming(
+        exc,
+        ["logs_rate_cap"],
+        PostHogHandler,
+        api_key=API_KEY,
+        logs_level="INFO",
+        logs_rate_cap=cap,
+    )
 
 
 def test_duplicates_in_the_logs_lane_alone_are_summed_up_there(
@@ -605,12 +671,12 @@ def test_duplicates_in_the_logs_lane_alone_are_summed_up_there(
 
     logs = capture_server.wait_for_logs(4)
     assert len(logs) == 4, [(entry["body"], entry["attributes"]) for entry in logs]
-    repeats = sorted((entry["body"], entry["attributes"].get("repeatCount", "")) for entry in logs)
+    repeats = sorted((entry["body"], entry["attributes"].get("repeatCount", 0)) for entry in logs)
     assert repeats == [
-        ("cache warming", ""),
-        ("cache warming", "49"),
-        ("disk full", ""),
-        ("disk full", "1"),
+        ("cache warming", 0),
+        ("cache warming", 49),
+        ("disk full", 0),
+        ("disk full", 1),
     ]
     events = capture_server.wait_for(2)
     assert sorted((e["event"], e["properties"].get("repeatCount", 0)) for e in events) == [

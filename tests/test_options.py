@@ -120,6 +120,8 @@ def test_every_declared_option_is_a_front_end_option() -> None:
         "service_name": "svc",
         "service_version": "1.0",
         "environment": "test",
+        "logs_endpoint": "http://127.0.0.1:4318/v1/logs",
+        "logs_rate_cap": {"max_logs": 100, "window": 1},
     }
     assert set(sample) == {o.name for o in FRONT_END_OPTIONS}, "a new option needs a sample"
     made: list[Any] = [

@@ -47,16 +47,16 @@ def test_capture_events_keeps_logs_beside_events(logger: logging.Logger) -> None
         paid, failed = captured.logs
     assert (paid.body, paid.severity_text, paid.severity_number) == ("paid EUR", "INFO", 9)
     assert paid.distinct_id == "u_42" and paid.logger == logger.name
-    paid.assert_attributes({"logger.name": logger.name}, order="7")
+    paid.assert_attributes({"logger.name": logger.name}, order=7)  # an int, as sent
     assert paid.resource["service.name"] == "shop"
     assert paid.timestamp.endswith("+00:00")
     assert failed.distinct_id is None and failed.severity_text == "ERROR"
     assert failed.attributes["exception.type"] == "ValueError"
     with pytest.raises(AssertionError) as failure:
-        paid.assert_attributes(order="8", colour="red")
+        paid.assert_attributes(order=8, colour="red")
     message = str(failure.value)
     assert "log 'paid EUR' (INFO)" in message
-    assert "order: expected '8', got '7'" in message and "colour: missing" in message
+    assert "order: expected 8, got 7" in message and "colour: missing" in message
 
 
 def test_memory_logs_match_what_posthog_logs_receives(

@@ -21,7 +21,7 @@ from typing import Generic, Literal, TypeVar
 from .stats import DROP_REASONS, DropReason, Stats
 
 Item = TypeVar("Item")
-SinkLoss = Literal["failed", "rejected"]
+SinkLoss = Literal["failed", "rejected", "too_large"]
 
 
 class Counters(Generic[Item]):
@@ -36,6 +36,7 @@ class Counters(Generic[Item]):
         self._cleared = 0  # left in the buffer at shutdown
         self._failed = 0  # the sink gave up on them after its retries
         self._rejected = 0  # PostHog refused them (4xx)
+        self._too_large = 0  # the sink dropped them: alone, still over the server's limit
         self._dropped: dict[DropReason, int] = dict.fromkeys(DROP_REASONS, 0)
         self._final: Stats | None = None
         self._late: dict[DropReason, int] = {}  # refused after the freeze
@@ -83,12 +84,15 @@ class Counters(Generic[Item]):
 
     def sink_lost(self, kind: SinkLoss, count: int) -> None:
         """``count`` events the sink had taken were finally not delivered: ``failed``
-        (after its retries) or ``rejected`` (PostHog answered 4xx). Called by the sink."""
+        (after its retries), ``rejected`` (PostHog answered 4xx) or ``too_large`` (a
+        record that alone is still over the server's size limit). Called by the sink."""
         with self._lock:
             if self._final is not None:
                 return  # counted at the freeze: as timeout if still pending then
             if kind == "rejected":
                 self._rejected += count
+            elif kind == "too_large":
+                self._too_large += count
             else:
                 self._failed += count
 
@@ -112,8 +116,8 @@ class Counters(Generic[Item]):
 
     @property
     def sink_losses(self) -> int:
-        """Events the sink failed or that were rejected, so far."""
-        return self._failed + self._rejected
+        """Events the sink failed, or that were rejected or too large, so far."""
+        return self._failed + self._rejected + self._too_large
 
     def dropped_for(self, reasons: tuple[DropReason, ...]) -> dict[DropReason, int]:
         """The counts of ``reasons`` so far."""
@@ -152,10 +156,11 @@ class Counters(Generic[Item]):
         failed, rejected = self._failed, self._rejected
         dropped = dict(self._dropped)
         dropped["rejected"] = rejected
+        dropped["too_large"] += self._too_large
         queued = self._taken + self._cleared + buffered
         # The sink's counts are read apart from ours: an event it has just taken may
         # be in its pending count and in our hands at once. Keep the sum exact.
-        sent = self._handed - failed - rejected - sink_pending
+        sent = self._handed - failed - rejected - self._too_large - sink_pending
         if sent < 0:
             pending += sent
             sent = 0

@@ -19,6 +19,7 @@ from . import _diagnostics, _guard, _lifecycle
 from ._counters import Counters
 from ._message import Snapshot
 from ._outgoing import Outgoing
+from ._window_cap import WindowCap
 from .config import DEFAULT_SHUTDOWN_TIMEOUT
 from .sinks import Sink
 from .stats import DropReason, Stats
@@ -78,6 +79,8 @@ class Delivery:
         self._companions_held: list[Delivery] = []
         #: What this engine delivers, in its diagnostics ("events", "logs").
         self.noun = "events"
+        #: The lane's rate cap after scrubbing and before_send (the logs lane's).
+        self.cap: WindowCap | None = None
         self._reset()
         self._exit_hook = _lifecycle.track(self) if track else None
 
@@ -273,6 +276,9 @@ class Delivery:
             prepared = self.outgoing.prepare(message)
             if isinstance(prepared, str):  # a drop reason
                 self.counters.lost(prepared)
+                return True
+            if self.cap is not None and not self.cap.allow():
+                self.counters.lost("rate_limited")
                 return True
             events = self.sink.send(prepared)
         except Exception as error:

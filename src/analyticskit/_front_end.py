@@ -196,7 +196,8 @@ class FrontEnd:
             options = self.options
             override = volume_overrides(delivery)
             volume = RecordVolume.create(
-                override.get("rate_limit", options.rate_limit),
+                # The rate cap guards events; logs have their lane's own cap.
+                None if lane else override.get("rate_limit", options.rate_limit),
                 override.get("dedupe_window", options.dedupe_window),
                 options.sample_levels,
                 options.sample_loggers,

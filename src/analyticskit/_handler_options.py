@@ -11,6 +11,7 @@ from . import _guard
 from ._levels import level_number
 from ._message import BeforeSend
 from ._options import CONNECTION_OPTIONS, front_end_values
+from ._otlp_http import endpoint_problem, env_endpoint_problem
 from ._record_to_event import LevelRule
 from ._validate import (
     bool_problem,
@@ -21,6 +22,7 @@ from ._validate import (
     positive_problem,
 )
 from ._volume import RecordCaps, parse_rates, parse_record_caps
+from ._window_cap import parse_cap
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -54,7 +56,7 @@ class HandlerOptions:
     sample_loggers: Mapping[str, float]
     event_level: int = 0
     logs_level: int | None = None
-    logs_resource: Mapping[str, str | None] | None = None
+    logs_resource: Mapping[str, Any] | None = None
 
 
 def parse_options(level: object, given: Mapping[str, object]) -> HandlerOptions:
@@ -67,7 +69,7 @@ def parse_options(level: object, given: Mapping[str, object]) -> HandlerOptions:
     if before_send is not None and not callable(before_send):
         raise TypeError(f"before_send must be a callable or None, got {describe(before_send)}")
     logs = _logs_level(o["logs_level"])
-    resource = _logs_resource(o)
+    resource = _logs_resource(o, logs is not None)
     handler_level = level_number("level", level)
     event_level = o["event_level"]
     return HandlerOptions(
@@ -105,12 +107,21 @@ def _dedupe_window(value: object) -> float:
     return float(value)  # type: ignore[arg-type]  # checked: a positive number
 
 
-def _logs_resource(options: Mapping[str, object]) -> dict[str, str | None]:
-    """The logs lane's resource options, checked."""
-    resource = {}
+def _logs_resource(options: Mapping[str, object], logs_on: bool) -> dict[str, Any]:
+    """The logs lane's options (`Analytics.enable_logs`' arguments), checked; with
+    the lane on and no ``logs_endpoint``, ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` too."""
+    resource: dict[str, Any] = {}
     for field in ("service_name", "service_version", "environment"):
         check(optional_text_problem(field, options[field]))
         resource[field] = cast("str | None", options[field])
+    endpoint = options["logs_endpoint"]
+    check(endpoint_problem(endpoint))
+    if logs_on and endpoint is None:
+        check(env_endpoint_problem())
+    resource["logs_endpoint"] = endpoint
+    cap = _plain(options["logs_rate_cap"])
+    parse_cap("logs_rate_cap", cap)
+    resource["logs_rate_cap"] = cap
     return resource
 
 

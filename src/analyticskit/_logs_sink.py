@@ -1,20 +1,26 @@
-"""Where logs leave the process: OTLP/HTTP to PostHog Logs, or the local sink.
+"""Where logs leave the process: OTLP/HTTP to PostHog Logs (or a Collector), or the
+local sink.
 
-`OtlpLogsSink` exports through OpenTelemetry's own OTLP/HTTP exporter (protobuf,
-gzip, ``Authorization: Bearer <key>``) on a thread of its own, in batches, the
+`OtlpLogsSink` sends batches of OTLP protobuf (`_otlp_encode`), gzipped, with
+``Authorization: Bearer <key>``, on a thread of its own, the
 way the posthog SDK's consumer does for events: the delivery worker only
 converts and appends, ``pending`` bounds memory with the lane's ``max_queued``,
-``flush`` waits at most its timeout (OpenTelemetry's batch processor ignores
-its flush timeout), and every batch that finally fails is reported to the
-lane's counters. After a fork the child starts empty, with a new exporter.
+``flush`` waits at most its timeout, and every record the sink finally does not
+deliver is reported to the lane's counters by reason. Its requests and their
+answers follow PostHog's SDK logs specification (`_otlp_http`), which
+OpenTelemetry's exporter does not: it drops a batch answered 413 and gives up
+on a ``Retry-After`` longer than its timeout. After a fork the child starts
+empty, with a new connection pool.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,25 +29,36 @@ from typing import Any
 from posthog.request import determine_server_host
 
 from . import _diagnostics
+from ._counters import SinkLoss
 from ._message import Message
+from ._otlp_encode import envelope, log_record, request
+from ._otlp_http import MAX_BODY_BYTES, Verdict, compress, fits, post
 from ._record_to_log import LogMessage, log_attributes
 from .sinks import LocalSink, LossReport, _ignore_losses
 
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
 LOGS_PATH = "/i/v1/logs"
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
+#: The instrumentation scope of every log: the SDK, as the specification says (the
+#: logger's name is the ``logger.name`` attribute).
+_SCOPE_NAME = "analyticskit"
 
-_BATCH = 512  # logs per export request
+_BATCH = 512  # logs per export request, fewer when they would exceed the body cap
 _INTERVAL = 1.0  # seconds between exports of a partial batch
-_EXPORT_TIMEOUT = 10.0  # seconds per export request, the exporter's retries included
+_EXPORT_TIMEOUT = 10.0  # seconds per export request
 _STOP_GRACE = 0.5  # seconds granted to the export thread after the deadline
+# A batch answered 408, 429 or 5xx (or not at all) is tried this many times, waiting
+# Retry-After or else the backoff between tries (1, 2, 4, ... s, capped at 30 s as
+# the specification says), then counted as failed.
+_MAX_ATTEMPTS = 6
+_FIRST_BACKOFF = 1.0
+_MAX_BACKOFF = 30.0
 
 
 def require_opentelemetry() -> None:
     """Raise ImportError naming the extra when OpenTelemetry's SDK or exporter is missing."""
     try:
-        import opentelemetry.exporter.otlp.proto.http._log_exporter
-        import opentelemetry.sdk._logs  # noqa: F401
+        import opentelemetry.sdk.resources  # noqa: F401
     except ImportError as error:
         raise ImportError(
             f"the PostHog Logs lane (logs_level) needs OpenTelemetry's SDK and OTLP/HTTP"
@@ -49,10 +66,14 @@ def require_opentelemetry() -> None:
         ) from error
 
 
-def logs_endpoint(host: str) -> str:
-    """PostHog's OTLP logs endpoint for a host: app hosts map to their ingestion
-    host as the posthog SDK maps them; other (self-hosted) hosts keep theirs."""
-    return determine_server_host(host).rstrip("/") + LOGS_PATH
+def logs_endpoint(host: str, endpoint: str | None = None) -> str:
+    """Where the lane sends: ``endpoint`` when it is a URL (a Collector, any OTLP/HTTP
+    receiver); else PostHog's ingestion host for ``host`` (app hosts map to it as the
+    posthog SDK maps them; self-hosted hosts keep theirs) with ``endpoint`` as the
+    path, default ``/i/v1/logs``."""
+    if endpoint is not None and not endpoint.startswith("/"):
+        return endpoint
+    return determine_server_host(host).rstrip("/") + (endpoint or LOGS_PATH)
 
 
 def resource_attributes(
@@ -73,29 +94,39 @@ def resource_attributes(
 
 
 class OtlpLogsSink:
-    """Delivery of `LogMessage`s to PostHog Logs through OpenTelemetry's exporter."""
+    """Delivery of `LogMessage`s to PostHog Logs (or any OTLP/HTTP endpoint) in
+    batches, on a thread of its own, with the specification's error handling."""
 
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: str | None,
         host: str,
         resource: Mapping[str, str],
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
         batch_size: int = _BATCH,
         interval: float = _INTERVAL,
         export_timeout: float = _EXPORT_TIMEOUT,
     ) -> None:
         require_opentelemetry()
-        self.endpoint = logs_endpoint(host)
-        self.description = f"PostHog Logs at {self.endpoint}"
-        self._api_key = api_key
+        self.endpoint = logs_endpoint(host, endpoint)
+        posthog = endpoint is None or endpoint.startswith("/")
+        self.description = (
+            f"PostHog Logs at {self.endpoint}" if posthog else f"the OTLP endpoint {self.endpoint}"
+        )
+        self._headers = {name.lower(): value for name, value in (headers or {}).items()}
+        if api_key and "authorization" not in self._headers:
+            self._headers["authorization"] = f"Bearer {api_key}"
         self._resource = dict(resource)
         self._batch_size = batch_size
+        self._take_size = batch_size  # halved by a 413, grown back by one per success
+        self._give_up_at: float | None = None
         self._interval = interval
         self._export_timeout = export_timeout
         self._report: LossReport = _ignore_losses
-        self._exporter: Any = None
-        self._otel_resource: Any = None
+        self._session: Any = None
+        self._envelope: tuple[bytes, bytes] | None = None
         self._reset()
         if hasattr(os, "register_at_fork"):
             method = weakref.WeakMethod(self._reset)
@@ -112,46 +143,37 @@ class OtlpLogsSink:
 
     def _reset(self) -> None:
         # Also the child's fresh start after a fork: the parent's logs and its
-        # exporter (a connection pool another thread may have held) stay its own.
+        # connection pool (another thread may have held it) stay its own.
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[LogMessage] = []
         self._in_flight = 0
         self._flushing = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._exporter = None
-        self._status: int | None = None
+        self._session = None
 
     def attach(self, report: LossReport) -> None:
         self._report = report
 
     def warm_up(self) -> None:
-        if self._exporter is None:
-            self._exporter = self._build_exporter()
+        if self._envelope is None:
+            from opentelemetry.sdk.resources import Resource
 
-    def _build_exporter(self) -> Any:
-        import requests
-        from opentelemetry.sdk.resources import Resource
+            # Built once, early: OpenTelemetry's detectors (OTEL_RESOURCE_ATTRIBUTES
+            # and the rest) run on a thread pool, which refuses work at exit.
+            from . import __version__
 
-        if self._otel_resource is None:
-            # Built once, early: its detectors run on a thread pool, which refuses
-            # work during interpreter exit.
-            self._otel_resource = Resource.create(self._resource)
-        from opentelemetry.exporter.otlp.proto.http import Compression
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+            # The SDK's identity is ours, as the specification says, not OpenTelemetry's.
+            resource = {
+                **Resource.create(self._resource).attributes,
+                "telemetry.sdk.name": _SCOPE_NAME,
+                "telemetry.sdk.version": __version__,
+            }
+            self._envelope = envelope(resource, (_SCOPE_NAME, __version__))
+        if self._session is None:
+            import requests
 
-        session = requests.Session()
-        session.hooks["response"].append(self._on_response)
-        return OTLPLogExporter(
-            endpoint=self.endpoint,
-            headers={"Authorization": f"Bearer {self._api_key}"},
-            timeout=self._export_timeout,
-            compression=Compression.Gzip,
-            session=session,
-        )
-
-    def _on_response(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        self._status = int(response.status_code)
+            self._session = requests.Session()
 
     def send(self, message: Message) -> int:
         if not isinstance(message, LogMessage):
@@ -160,7 +182,7 @@ class OtlpLogsSink:
             if self._closed:
                 return 0
             self._queue.append(message)
-            if len(self._queue) >= self._batch_size:
+            if len(self._queue) >= self._take_size:
                 self._cond.notify_all()
             start = self._thread is None
             if start:
@@ -184,14 +206,15 @@ class OtlpLogsSink:
                     lambda: (
                         self._closed
                         or (self._flushing and bool(self._queue))
-                        or len(self._queue) >= self._batch_size
+                        or len(self._queue) >= self._take_size
                     ),
                     timeout=self._interval,
                 )
             if self._closed:
                 return []
-            batch = self._queue[: self._batch_size]
-            del self._queue[: self._batch_size]
+            size = self._take_size
+            batch = self._queue[:size]
+            del self._queue[:size]
             if not self._queue:
                 self._flushing = False
             self._in_flight = len(batch)
@@ -208,25 +231,28 @@ class OtlpLogsSink:
 
     def _export(self, batch: list[LogMessage]) -> None:
         try:
-            if self._exporter is None:
-                self._exporter = self._build_exporter()
-            self._status = None
-            ok = self._exporter.export([self._record(m) for m in batch]).name == "SUCCESS"
+            self.warm_up()
+            self._send_fitting([_encoded(message) for message in batch])
         except Exception as error:
-            ok = False
             _diagnostics.report_once(
                 "logs-export-error", f"exporting logs failed: {type(error).__name__}"
             )
-        finally:
             with self._cond:
-                self._in_flight = 0
-                self._cond.notify_all()
-        if not ok:
-            self._failed(len(batch), self._status)
+                left = self._in_flight
+            if left and not self._closed:
+                self._lost("failed", left, None)
+        # Records not settled here are still pending (a flush on its own thread ran
+        # out of time): the shutdown's freeze counts them as timeout, never as sent.
 
-    def _failed(self, count: int, status: int | None) -> None:
-        rejected = status is not None and 400 <= status < 500 and status not in (408, 429)
-        self._report("rejected" if rejected else "failed", count)
+    def _settle(self, count: int) -> None:
+        """``count`` records of the batch in flight are sent or counted."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - count)
+            self._cond.notify_all()
+
+    def _lost(self, kind: SinkLoss, count: int, status: int | None) -> None:
+        self._report(kind, count)
+        self._settle(count)
         if status in (401, 403):
             _diagnostics.report_once(
                 f"logs-{status}",
@@ -234,42 +260,92 @@ class OtlpLogsSink:
                 " project API key is wrong, or belongs to another region or host."
                 " Logs it rejects are dropped and counted.",
             )
+        elif kind == "too_large":
+            _diagnostics.report_once(
+                "logs-too-large",
+                f"a log still over {MAX_BODY_BYTES} bytes (or refused with 413 by"
+                f" {self.description}) on its own was dropped; counted as too_large.",
+            )
         else:
             _diagnostics.report_once(
-                "logs-failed",
+                f"logs-{kind}-{status}",
                 f"could not deliver a batch of {count} logs to {self.description}"
-                f" (status {status}); they are counted as"
-                f" {'rejected' if rejected else 'failed'}.",
+                f" (status {status}); they are counted as {kind}.",
             )
 
-    def _record(self, message: LogMessage) -> Any:
-        from opentelemetry._logs import LogRecord, SeverityNumber
-        from opentelemetry.sdk._logs import ReadableLogRecord
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    def _send_fitting(self, records: list[bytes]) -> None:
+        """Send encoded ``records`` in requests under the body cap before and after
+        gzip, halving as needed; a record too large alone is dropped, counted."""
+        assert self._envelope is not None  # warm_up ran
+        raw = request(self._envelope, records)
+        body = compress(raw) if len(raw) < MAX_BODY_BYTES else b""
+        if body and fits(raw, body):
+            self._deliver(records, body)
+        elif len(records) == 1:
+            self._lost("too_large", 1, None)
+        else:
+            half = len(records) // 2
+            self._send_fitting(records[:half])
+            self._send_fitting(records[half:])
 
-        nanos = int(message.timestamp.timestamp() * 1e9)
-        record = LogRecord(
-            timestamp=nanos,
-            observed_timestamp=nanos,
-            severity_text=message.severity_text,
-            severity_number=SeverityNumber(message.severity_number),
-            body=message.body,
-            attributes=log_attributes(message),
-        )
-        return ReadableLogRecord(
-            record,
-            resource=self._otel_resource,
-            instrumentation_scope=InstrumentationScope(message.scope),
-        )
+    def _deliver(self, records: list[bytes], body: bytes) -> None:
+        """One batch until it is sent, dropped by the rules, or the sink closes."""
+        attempt = 0
+        while not self._closed:
+            timeout = self._export_timeout
+            if self._give_up_at is not None:  # exporting on flush's own thread
+                timeout = min(timeout, self._give_up_at - time.monotonic())
+                if timeout <= 0:
+                    return  # still pending: counted at the shutdown's deadline
+            answer = post(self._session, self.endpoint, self._headers, body, timeout)
+            verdict = answer.verdict
+            if verdict is Verdict.SENT:
+                self._take_size = min(self._batch_size, self._take_size + 1)
+                self._settle(len(records))
+                return
+            if verdict is Verdict.TOO_LARGE:
+                if len(records) == 1:
+                    self._lost("too_large", 1, 413)
+                    return
+                half = len(records) // 2
+                self._take_size = max(1, min(self._take_size, half))
+                self._send_fitting(records[:half])
+                self._send_fitting(records[half:])
+                return
+            if verdict is Verdict.REJECTED:
+                self._lost("rejected", len(records), answer.status)
+                return
+            attempt += 1
+            if attempt >= _MAX_ATTEMPTS:
+                self._lost("failed", len(records), answer.status)
+                return
+            # Held here, still pending: if the wait outlasts a shutdown's deadline,
+            # the records are counted there (timeout) and the wait ends at close.
+            if not self._wait(answer.retry_after or _backoff(attempt)):
+                return
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` before a retry; False (without waiting) if that would pass
+        the deadline of a flush exporting on its own thread."""
+        if self._give_up_at is not None and time.monotonic() + seconds > self._give_up_at:
+            return False
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed, timeout=seconds)
+        return True
 
     def flush(self, timeout: float) -> None:
         """Export what is queued now, waiting at most ``timeout`` seconds; with 0, only
         ask the export thread to start at once (it keeps going after this returns)."""
         if self._thread is None:
-            # No export thread (none could start at exit): export on this thread.
+            # No export thread (none could start at exit): export on this thread,
+            # within the timeout.
             batch = self._take(wait=False)
             if batch:
-                self._export(batch)
+                self._give_up_at = time.monotonic() + max(0.0, timeout)
+                try:
+                    self._export(batch)
+                finally:
+                    self._give_up_at = None
             return
         with self._cond:
             self._flushing = True
@@ -282,13 +358,31 @@ class OtlpLogsSink:
         with self._cond:
             self._closed = True
             self._queue.clear()
-            self._cond.notify_all()
-        thread, exporter = self._thread, self._exporter
-        if exporter is not None:
-            with contextlib.suppress(Exception):
-                exporter.shutdown()  # aborts the exporter's retries
+            self._cond.notify_all()  # ends a backoff wait at once
+        thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(min(max(0.0, timeout), _STOP_GRACE))
+        session = self._session
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()
+
+
+def _encoded(message: LogMessage) -> bytes:
+    return log_record(
+        time_unix_nano=int(message.timestamp.timestamp() * 1e9),
+        severity_number=message.severity_number,
+        severity_text=message.severity_text,
+        body=message.body,
+        attributes=log_attributes(message),
+        trace=message.trace,
+    )
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter, capped, for a retry without ``Retry-After``."""
+    delay: float = min(_MAX_BACKOFF, _FIRST_BACKOFF * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.8, 1.2)
 
 
 class LocalLogsSink(LocalSink):
@@ -311,4 +405,9 @@ class LocalLogsSink(LocalSink):
             "body": message.body,
             "attributes": log_attributes(message),
             "resource": self._resource,
+            **(
+                {"trace_id": f"{message.trace[0]:032x}", "span_id": f"{message.trace[1]:016x}"}
+                if message.trace
+                else {}
+            ),
         }

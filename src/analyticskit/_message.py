@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .context import CallerContext
+from .context import CallerContext, span_ids
 from .events import EventData
 from .stats import DropReason
 
@@ -34,6 +34,8 @@ class Message:
     uuid: str | None
     exception: BaseException | None = None
     before_send: tuple[BeforeSend, ...] = ()  # the front-end's own hooks, run first
+    #: The OpenTelemetry span current on the caller: (trace id, span id), or None.
+    trace: tuple[int, int] | None = None
 
 
 class Snapshot(Protocol):
@@ -72,4 +74,5 @@ def make_message(
         uuid=uuid,
         exception=exception,
         before_send=before_send,
+        trace=None if caller.span is None else span_ids(caller.span),
     )

@@ -226,6 +226,22 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _front("service_version", "str | None", "the logs' service.version."),
     _front("environment", "str | None", "the logs' deployment.environment."),
+    _front(
+        "logs_endpoint",
+        "str | None",
+        "send the logs lane to this OTLP/HTTP URL instead (an OpenTelemetry Collector),"
+        " or to this path on the PostHog host (/otlp/v1/logs).",
+        None,
+        "`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, else `<host>/i/v1/logs`",
+    ),
+    _front(
+        "logs_rate_cap",
+        "bool | Mapping[str, float] | None",
+        "the logs lane's cap per tumbling window, after before_send:"
+        ' {"max_logs": ..., "window": ...}, or False.',
+        None,
+        "50,000 logs per 10 s",
+    ),
 )
 
 BY_NAME: Mapping[str, Option] = {option.name: option for option in OPTIONS}

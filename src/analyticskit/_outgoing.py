@@ -212,6 +212,7 @@ def _with_properties(
         message.uuid,
         message.exception,
         message.before_send,
+        message.trace,
     )
 
 

@@ -10,6 +10,7 @@ a log call.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -54,6 +55,7 @@ RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 _scope_in_use, _bound_user = context.scope_in_use, context.bound_user
+_modules, _OTEL_TRACE = sys.modules, context.OTEL_TRACE
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
 # A plain record's attributes come first in its __dict__, its extra keys after them.
@@ -176,10 +178,11 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
-        # Nothing bound (the common case) is read without calling snapshot().
+        # Nothing bound and no OpenTelemetry (the common case) is read without
+        # calling snapshot().
         caller = (
             context.EMPTY
-            if _scope_in_use() is None and _bound_user() is None
+            if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
             else context.snapshot()
         )
         window = None

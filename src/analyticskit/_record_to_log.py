@@ -3,15 +3,25 @@
 The handler's `RecordSnapshot` (taken once on the caller's thread) feeds both
 lanes. On the delivery worker `to_log` builds the record's event with the same
 `RecordMapper` as the events lane (so ``extra`` is read, checked and filtered
-the same way), then flattens it into a `LogMessage`: the message as body,
-severity, code location, exception, and every property as a string attribute
-(PostHog indexes string attributes).
+the same way), then flattens it into a `LogMessage`: the message as body, its
+template, severity, code location, exception, the caller's span, and every
+property as an attribute typed as PostHog's SDK logs specification encodes them
+(str, bool, int as int64, finite float; the rest as JSON text), beside the
+specification's context attributes ``posthogDistinctId`` and ``sessionId``,
+which a key of the user's own overrides.
+
+``feature_flags``, the specification's third context attribute, is left out: a
+browser or an app has one user whose flags the SDK already holds, a server has
+a user per request and no flags in hand, and evaluating them for each log would
+cost a request to PostHog (or a local evaluation) per user on the logging path.
+An application that has them can set ``feature_flags`` in ``extra``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +39,10 @@ _NOT_ATTRIBUTES = frozenset({"longDescription", "level", "logger", "module", "fu
 _SESSION_PROPERTY = "$session_id"
 DISTINCT_ID_ATTRIBUTE = "posthogDistinctId"
 SESSION_ID_ATTRIBUTE = "sessionId"
+#: The record's message before formatting (``"paid %s"``), when it has arguments:
+#: PostHog can group logs by pattern with it.
+TEMPLATE_ATTRIBUTE = "messageTemplate"
+_INT64 = range(-(2**63), 2**63)
 
 # OpenTelemetry severity numbers at the stdlib levels (TRACE, DEBUG, INFO, WARN,
 # ERROR, FATAL); a level between two (SUCCESS, 25) takes the next number up.
@@ -50,7 +64,6 @@ class LogMessage(Message):
     body: str = ""
     severity_text: str = ""
     severity_number: int = 0
-    scope: str = ""
 
 
 @dataclass(slots=True)
@@ -82,12 +95,28 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_STRING_CHARS else text[:MAX_STRING_CHARS] + "... [truncated]"
 
 
+def _attribute(value: Any) -> Any:
+    """A property as an OTLP attribute value, as the specification encodes them: an
+    int as int64 (larger ones as text), a non-finite float as "NaN", "Infinity" or
+    "-Infinity", lists and mappings as JSON text."""
+    if isinstance(value, (bool, str)):
+        return value if isinstance(value, bool) else _text(value)
+    if isinstance(value, int):
+        return value if value in _INT64 else str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return _text(value)
+
+
 def log_attributes(message: LogMessage) -> dict[str, Any]:
-    """The attributes a log leaves with, the session id under PostHog Logs' name."""
+    """The attributes a log leaves with, the session id under PostHog Logs' name
+    (unless the user set ``sessionId`` themselves)."""
     attributes = dict(message.properties)
     session = attributes.pop(_SESSION_PROPERTY, None)
-    if session is not None:
-        attributes[SESSION_ID_ATTRIBUTE] = session
+    if session:
+        attributes.setdefault(SESSION_ID_ATTRIBUTE, session)
     return attributes
 
 
@@ -99,8 +128,10 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         "logger.name": attrs["name"],
         "code.file.path": attrs["pathname"],
         "code.function.name": attrs["funcName"],
-        "code.line.number": str(attrs["lineno"]),
+        "code.line.number": attrs["lineno"],
     }
+    if attrs.get("args") and isinstance(attrs["msg"], str):
+        attributes[TEMPLATE_ATTRIBUTE] = _text(attrs["msg"])
     exc_info = attrs.get("exc_info")
     if exc_info and exc_info[1] is not None:
         attributes["exception.type"] = type(exc_info[1]).__qualname__
@@ -108,13 +139,19 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         attributes["exception.stacktrace"] = _text(
             attrs.get("exc_text") or _formatter.formatException(exc_info)
         )
-    for key, value in event.properties.items():
+    properties = event.properties
+    if properties.get(SESSION_ID_ATTRIBUTE):
+        # The user's own sessionId wins, and is the replay session PostHog means by
+        # it, not a secret: it travels as $session_id, as the context's does.
+        properties = {**properties, _SESSION_PROPERTY: properties[SESSION_ID_ATTRIBUTE]}
+        del properties[SESSION_ID_ATTRIBUTE]
+    for key, value in properties.items():
         # $session_id keeps its PostHog name through the outgoing filters (which
         # leave PostHog's own keys alone); `log_attributes` renames it.
         if key not in _NOT_ATTRIBUTES and value is not None:
-            attributes[key] = _text(value)
+            attributes[key] = _attribute(value)
     if event.distinct_id is not None:
-        attributes[DISTINCT_ID_ATTRIBUTE] = event.distinct_id
+        attributes.setdefault(DISTINCT_ID_ATTRIBUTE, event.distinct_id)
     levelno: int = attrs["levelno"]
     return LogMessage(
         name="$log",
@@ -123,8 +160,8 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         timestamp=event.timestamp,
         uuid=None,
         before_send=event.before_send,
+        trace=event.trace,
         body=_text(snap.message),
         severity_text=level_name(levelno, attrs["levelname"]),
         severity_number=severity_number(levelno),
-        scope=attrs["name"],
     )

@@ -105,7 +105,7 @@ class Analytics:
             outgoing=Outgoing(scrubber, before_send),
         )
         self._logs: Delivery | None = None
-        self._logs_resource: Mapping[str, str | None] = {}
+        self._logs_resource: Mapping[str, Any] = {}
         self._logs_lock = threading.Lock()
 
     @property
@@ -196,6 +196,8 @@ class Analytics:
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        logs_endpoint: str | None = None,
+        logs_rate_cap: bool | Mapping[str, float] | None = None,
     ) -> Delivery:
         """Turn on the PostHog Logs lane (idempotent) and return its delivery engine.
 
@@ -206,23 +208,44 @@ class Analytics:
         its own counters (``stats().logs``), and shares this object's worker
         rules, fork handling and exit deadline.
 
+        Args:
+            service_name, service_version, environment: the logs' resource.
+            logs_endpoint: an OTLP/HTTP logs URL to send the lane to instead (an
+                OpenTelemetry Collector: ``http://localhost:4318/v1/logs``), or
+                another path on the PostHog host (``/otlp/v1/logs``); default
+                ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, else ``<host>/i/v1/logs``.
+                ``OTEL_EXPORTER_OTLP_LOGS_HEADERS`` adds request headers. Events
+                still go to PostHog.
+            logs_rate_cap: the lane's cap per tumbling window, after scrubbing and
+                ``before_send``: ``{"max_logs": 50000, "window": 10}`` by default
+                (None or True); ``False`` (or a zero) turns it off. Past it, the
+                window's logs are dropped, counted as ``rate_limited``.
+
         .. versionadded:: 0.2
 
         Raises:
             ImportError: the ``analyticskit-posthog[logs]`` extra is not installed.
+            TypeError, ValueError: ``logs_endpoint`` is not a URL or a path, or
+                ``logs_rate_cap`` is not a cap.
             ValueError: the lane is on already, with another value of one of these
                 arguments (a second handler's ``service_name``, say).
         """
+        from ._window_cap import WindowCap, parse_cap
+
+        rule = parse_cap("logs_rate_cap", logs_rate_cap)
         given = {
             "service_name": service_name,
             "service_version": service_version,
             "environment": environment,
+            "logs_endpoint": logs_endpoint,
+            "logs_rate_cap": logs_rate_cap,
         }
         with self._logs_lock:
             if self._logs is None:
-                self._logs = self._build_logs(service_name, service_version, environment)
-                self._logs_resource = given
-                return self._logs
+                logs = self._build_logs(service_name, service_version, environment, logs_endpoint)
+                logs.cap = None if rule is None else WindowCap(rule)
+                self._logs, self._logs_resource = logs, given
+                return logs
             clash = [
                 f"{name}={value!r} (the lane has {self._logs_resource[name]!r})"
                 for name, value in given.items()
@@ -237,18 +260,40 @@ class Analytics:
             return self._logs
 
     def _build_logs(
-        self, service_name: str | None, service_version: str | None, environment: str | None
+        self,
+        service_name: str | None,
+        service_version: str | None,
+        environment: str | None,
+        logs_endpoint: str | None,
     ) -> Delivery:
         from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
+        from ._otlp_http import endpoint_problem, env_endpoint, env_endpoint_problem, env_headers
 
+        check(endpoint_problem(logs_endpoint))
+        if logs_endpoint is None:
+            problem = env_endpoint_problem()
+            if problem is None:
+                logs_endpoint = env_endpoint()
+            else:  # the lane may start at a first log, which must not raise
+                _diagnostics.report_once(
+                    "logs-env-endpoint", f"{problem}; logs go to PostHog instead."
+                )
         resource = resource_attributes(service_name, service_version, environment)
         client = self.client
+        api_key = client.api_key if client is not None else None
         sink: Sink
         logs_sink = getattr(self.sink, "logs_sink", None)  # MemorySink keeps logs too
         if callable(logs_sink):
             sink = logs_sink(resource)
-        elif client is not None and client.api_key:
-            sink = OtlpLogsSink(api_key=client.api_key, host=client.host, resource=resource)
+        elif api_key or (logs_endpoint is not None and not logs_endpoint.startswith("/")):
+            # With no key, a Collector's URL still gets the lane (it needs no key).
+            sink = OtlpLogsSink(
+                api_key=api_key,
+                host=client.host if client is not None else "",
+                resource=resource,
+                endpoint=logs_endpoint,
+                headers=env_headers(),
+            )
         else:
             sink = LocalLogsSink(resource)
         events = self._delivery

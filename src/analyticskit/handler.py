@@ -87,6 +87,8 @@ class PostHogHandler(logging.Handler):
         service_name: str | None = None,
         service_version: str | None = None,
         environment: str | None = None,
+        logs_endpoint: str | None = None,
+        logs_rate_cap: bool | Mapping[str, float] | None = None,
     ) -> None:
         # Everything is checked before logging.Handler.__init__ registers the
         # handler for logging.shutdown(): a half-built handler there would break

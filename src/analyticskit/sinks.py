@@ -24,6 +24,7 @@ from ._json import json_line
 from ._message import Message
 from ._outgoing import scrub_sdk_event
 from ._scrub import Scrubber
+from .context import trace_properties
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline
 
@@ -141,8 +142,12 @@ class PostHogSink:
     """Delivery through a ``posthog.Posthog`` client: its queue, batching, gzip, retries.
 
     Args:
-        client: a client to deliver through; flushed, never shut down.
-        api_key, host, max_queued: build (and own) a client instead.
+        client: a client to deliver through; flushed, never shut down. Its
+            ``capture_trace_context`` decides whether events carry the caller's
+            OpenTelemetry span as ``$trace_id``/``$span_id`` (``$exception``
+            events always do, as in posthog).
+        api_key, host, max_queued: build (and own) a client instead; its events
+            carry the caller's span.
     """
 
     def __init__(
@@ -170,6 +175,9 @@ class PostHogSink:
             )
         self.client = client
         self.description = f"PostHog at {client.host}"
+        # posthog reads the span on the thread that calls capture(), the worker
+        # here, where none is current: the caller's span travels in the message.
+        self._trace_events = self._owned or bool(getattr(client, "capture_trace_context", False))
 
     def _on_error(self, error: Exception, batch: list[dict[str, Any]]) -> None:
         # Runs on the SDK's consumer thread once per batch that finally failed.
@@ -213,13 +221,20 @@ class PostHogSink:
 
     def send(self, message: Message) -> int:
         properties = message.properties
+        span = trace_properties(message.trace) if message.trace else None
+        if span and self._trace_events:
+            properties = {**span, **properties}  # a $trace_id the caller set wins
         queued = 0
         if message.exception is not None:
             exception_uuid = str(uuid4())
             if self.client.capture_exception(
                 message.exception,
                 distinct_id=message.distinct_id,
-                properties={"event_name": message.name, "event_uuid": message.uuid},
+                properties={
+                    **(span or {}),
+                    "event_name": message.name,
+                    "event_uuid": message.uuid,
+                },
                 timestamp=message.timestamp,
                 uuid=exception_uuid,
             ):
@@ -283,7 +298,9 @@ class LocalSink:
             "distinct_id": message.distinct_id,
             "timestamp": message.timestamp,
             "uuid": message.uuid or str(uuid4()),
-            "properties": message.properties,
+            "properties": {**trace_properties(message.trace), **message.properties}
+            if message.trace
+            else message.properties,
         }
 
     def send(self, message: Message) -> int:

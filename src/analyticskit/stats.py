@@ -31,15 +31,18 @@ DropReason = Literal[
 - ``filtered``: a record excluded by a handler's ``include``/``exclude`` patterns.
 - ``invalid``: the event could not be built (reported once on stderr).
 - ``rejected``: PostHog answered 4xx (wrong key or region, malformed or too
-  large a batch); a 408 or 429 that outlasts the SDK's retries counts as failed.
+  large a batch); a 408 or 429 that outlasts the SDK's retries counts as failed
+  (in the logs lane, a 413 is split and retried instead).
 - ``timeout``: not confirmed delivered when a shutdown's deadline passed
   (PostHog down, slow or silent). A slow server may still receive some of them.
-- ``rate_limited``: over the handler's (or `Analytics`') rate cap for its event name.
+- ``rate_limited``: over the handler's (or `Analytics`') rate cap for its event
+  name; in the logs lane, over its cap per window (``logs_rate_cap``).
 - ``sampled``: left out by a handler's sampling rates.
 - ``deduplicated``: a record identical to one sent within the handler's
   de-duplication window; the window's summary event carries ``repeatCount``.
 - ``before_send``: dropped by a ``before_send`` hook, or the hook raised.
-- ``too_large``: still over PostHog's size limit with every string cut.
+- ``too_large``: still over PostHog's size limit with every string cut; in the
+  logs lane, a log that alone is over the 2 MiB request cap, or answered 413.
 """
 
 DROP_REASONS: tuple[DropReason, ...] = get_args(DropReason)

@@ -79,10 +79,11 @@ class CapturedEvent:
 class CapturedLog:
     """One log as the logs lane would send it to PostHog Logs: ``body`` (the
     formatted message), ``severity_text`` (the level's name) and ``severity_number``
-    (OpenTelemetry's), ``attributes`` as they travel (strings; the user as
-    ``posthogDistinctId``, the session as ``sessionId``), the lane's ``resource``
-    (``service.name``...), ``timestamp`` (ISO-8601, UTC) and ``logger`` (the
-    OTLP scope: the logger's name)."""
+    (OpenTelemetry's), ``attributes`` as they travel (typed as PostHog's SDK logs
+    specification encodes them; the user as ``posthogDistinctId``, the session as
+    ``sessionId``), the lane's ``resource`` (``service.name``...), ``timestamp``
+    (ISO-8601, UTC), ``logger`` (the logger's name, ``logger.name``) and the
+    caller's OpenTelemetry ``trace_id``/``span_id`` (hex, "" without a span)."""
 
     body: str
     severity_text: str
@@ -91,6 +92,8 @@ class CapturedLog:
     timestamp: str
     logger: str
     resource: dict[str, str] = field(default_factory=dict)
+    trace_id: str = ""
+    span_id: str = ""
 
     @property
     def distinct_id(self) -> str | None:
@@ -259,15 +262,19 @@ class _MemoryLogsSink:
     def send(self, message: Message) -> int:
         if not isinstance(message, LogMessage):
             raise TypeError(f"the logs lane delivers logs, got {type(message).__name__}")
+        attributes = log_attributes(message)
+        trace_id, span_id = message.trace or (None, None)
         self._events._keep_log(
             CapturedLog(
                 body=message.body,
                 severity_text=message.severity_text,
                 severity_number=message.severity_number,
-                attributes=log_attributes(message),
+                attributes=attributes,
                 timestamp=message.timestamp.isoformat(),
-                logger=message.scope,
+                logger=str(attributes.get("logger.name", "")),
                 resource=dict(self._resource),
+                trace_id="" if trace_id is None else f"{trace_id:032x}",
+                span_id="" if span_id is None else f"{span_id:016x}",
             )
         )
         return 1
