@@ -120,7 +120,7 @@ def assert_tables(stdout: str) -> None:
 
     # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
     search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 11, stdout
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 13, stdout
     search(r"^\(bench took \d+s\)$", stdout)
 
 
