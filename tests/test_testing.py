@@ -178,3 +178,70 @@ def test_plain(request):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:cov")
     result.assert_outcomes(passed=1)
+
+
+VOLUME_TESTS = """
+import logging
+import pytest
+import analyticskit
+
+def test_first(analytics_events):
+    analyticskit.install(logging.INFO)
+    logging.getLogger("shop").error("payment failed", extra={"uid": "u1"})
+    assert len(analytics_events.named("error_payment_failed")) == 1
+
+def test_second_sees_its_own_one(analytics_events):
+    analyticskit.install(logging.INFO)
+    logging.getLogger("shop").error("payment failed", extra={"uid": "u1"})
+    assert len(analytics_events.named("error_payment_failed")) == 1
+    assert analytics_events.one("error_payment_failed").properties.get("repeatCount") is None
+
+def test_200_identical_errors_of_one_user(analytics_events):
+    analyticskit.install(logging.INFO)
+    for i in range(200):
+        logging.getLogger("shop").error("payment %s failed", i, extra={"uid": "u1"})
+    assert len(analytics_events.named("error_payment_failed")) < 200  # the default cap
+
+@pytest.mark.analytics_events(rate_limit=False, dedupe_window=0)
+def test_caps_off_for_one_test(analytics_events):
+    analyticskit.install(logging.INFO)
+    for i in range(200):
+        logging.getLogger("shop").error("payment %s failed", i, extra={"uid": "u1"})
+        logging.getLogger("shop").error("payment failed", extra={"uid": "u1"})
+    assert len(analytics_events.named("error_payment_failed")) == 400
+"""
+
+
+def test_fixture_starts_each_test_with_fresh_volume_state(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POSTHOG_API_KEY", raising=False)
+    pytester.makepyfile(test_volume_app=VOLUME_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:cov")
+    result.assert_outcomes(passed=4)
+
+
+def test_capture_events_sets_volume_options_for_its_block() -> None:
+    handler = analyticskit.PostHogHandler()
+    log = logging.getLogger(f"volume_{id(handler)}")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        for _ in range(2):  # the same record in two blocks: each sees it once
+            with capture_events() as captured:
+                for _ in range(3):
+                    log.error("payment failed")
+                assert len(captured.named("error_payment_failed")) == 2  # one, one summary
+                assert captured.named("error_payment_failed")[1].properties["repeatCount"] == 2
+        with capture_events(dedupe_window=0) as captured:
+            for _ in range(3):
+                log.error("payment failed")
+            assert len(captured.named("error_payment_failed")) == 3
+        with pytest.raises(ValueError), capture_events(dedupe_window=-1):
+            pass
+        with pytest.raises(TypeError), capture_events(rate_limit="fast"):  # type: ignore[arg-type]
+            pass
+    finally:
+        log.removeHandler(handler)
+        handler.close()

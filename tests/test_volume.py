@@ -3,16 +3,30 @@ loop logs, every record is accounted for, and capture_event is capped only when 
 
 from __future__ import annotations
 
+import json
+import logging
+import logging.config
 import random
+import re
 import sys
 import threading
 from collections import Counter
 
 import pytest
 
-from analyticskit import Stats
+from analyticskit import PostHogHandler, Stats
 from capture_server import CaptureServer
-from helpers import SEED, MakeAnalytics, MakeHandler, deliver
+from conftest import API_KEY
+from helpers import (
+    SEED,
+    MakeAnalytics,
+    MakeHandler,
+    RunPython,
+    by_marker,
+    deliver,
+    release,
+    unique_name,
+)
 
 DEFAULTS = {"rate_limit": True, "dedupe_window": 1.0}  # the handler's defaults
 # The defaults with a window no pause of a loaded machine outlasts: a test that counts
@@ -112,7 +126,7 @@ def test_held_back_records_are_reported_in_one_line(
     # flush at the latest), then none for a minute.
     assert len(lines) == 1, lines
     assert lines[0].startswith("analyticskit: held back ")
-    assert "deduplicated=" in lines[0] and "stats() has the totals" in lines[0]
+    assert "deduplicated=" in lines[0] and "the totals at shutdown" in lines[0]
     stats = handler.stats()
     assert stats.dropped["deduplicated"] == 499 + 99
     assert 90 <= stats.dropped["rate_limited"] <= 100
@@ -194,3 +208,219 @@ def test_capture_event_cap_holds_across_threads(
     assert capped.flush(10)
     assert len(capture_server.wait_for(100)) == 100
     assert capped.stats().dropped["rate_limited"] == 4_000 - 100
+
+
+# -- the defaults hold storms back, never business traffic (issue 18) ----------------
+
+
+def handler_defaults() -> dict[str, object]:
+    """PostHogHandler's own volume defaults (the make_handler fixture turns them off)."""
+    return {"rate_limit": True, "dedupe_window": 1.0}
+
+
+def test_3000_orders_of_3000_users_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(3_000):
+        log.info("order %s paid", i, extra={"uid": f"u{i}"})
+    handler.flush(timeout=30)
+    events = capture_server.wait_for(3_000, timeout=30)
+    assert len(events) == 3_000
+    assert {e["distinct_id"] for e in events} == {f"u{i}" for i in range(3_000)}
+    stats = handler.stats()
+    assert stats.dropped_total == 0 and stats.sent == 3_000
+    assert balanced(stats)
+
+
+def test_3000_page_views_of_50_users_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(3_000):
+        log.info("viewed page %s", f"/p/{i}", extra={"uid": f"u{i % 50}"})
+    handler.flush(timeout=30)
+    assert len(capture_server.wait_for(3_000, timeout=30)) == 3_000
+    assert handler.stats().dropped_total == 0
+
+
+def test_300_orders_during_an_outage_all_arrive(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    capture_server.respond_with(503, times=2)  # PostHog fails its first requests
+    handler, log = make_handler(**handler_defaults())
+    for i in range(300):
+        log.info("order %d shipped", i, extra={"uid": f"u{i}"})
+    handler.flush(timeout=30)
+    events = capture_server.wait_for(300, timeout=30)
+    assert sorted(e["distinct_id"] for e in events) == sorted(f"u{i}" for i in range(300))
+    stats = handler.stats()
+    assert stats.sent == 300 and stats.dropped_total == 0 and balanced(stats)
+
+
+def test_20000_identical_errors_cost_no_other_record(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(max_queued=10_000, **LONG_WINDOW)
+    for i in range(10):
+        log.info("before %s", i, extra={"marker": f"b{i}"})
+    for _ in range(20_000):
+        log.error("database unreachable")
+    for i in range(20):
+        log.info("after %s", i, extra={"marker": f"a{i}"})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    marked = by_marker(e for e in events if "marker" in e["properties"])
+    assert set(marked) == {f"b{i}" for i in range(10)} | {f"a{i}" for i in range(20)}
+    storm = [e for e in events if e["event"] == "error_database_unreachable"]
+    assert 1 <= len(storm) <= 4, len(storm)
+    # Every record of the storm accounted for: sent as itself or summed up.
+    assert sum(e["properties"].get("repeatCount", 1) for e in storm) == 20_000
+    assert stats.dropped["buffer_full"] == 0
+    firsts = [e for e in storm if "repeatCount" not in e["properties"]]
+    assert stats.dropped["deduplicated"] == 20_000 - len(firsts)
+    assert balanced(stats)
+
+
+def test_interleaved_storms_cost_no_business_event(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(max_queued=10_000, **LONG_WINDOW)
+    for i in range(12_000):
+        log.error("database unreachable")
+        log.warning("cache %s is cold", "users")
+        log.error("provider timed out", extra={"uid": "u7"})
+        if i % 600 == 0:
+            log.info("order %s paid", i, extra={"uid": f"u{i}", "marker": i})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    assert len(by_marker(e for e in events if "marker" in e["properties"])) == 20
+    storms = Counter(e["event"] for e in events if "marker" not in e["properties"])
+    assert set(storms) == {
+        "error_database_unreachable",
+        "info_cache_is_cold",
+        "error_provider_timed_out",
+    }
+    assert all(1 <= n <= 4 for n in storms.values()), storms
+    assert stats.dropped["buffer_full"] == 0
+    assert stats.dropped["deduplicated"] + stats.sent == stats.emitted
+    assert balanced(stats)
+
+
+def test_a_flood_of_one_error_template_is_capped(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**handler_defaults())
+    for i in range(10_000):
+        log.error("timeout calling provider for order %s", i)  # personless
+    for i in range(1_000):
+        log.error("timeout calling provider for order %s", i, extra={"uid": "u1"})
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    per_user = Counter(e["distinct_id"] if e["distinct_id"] == "u1" else "-" for e in events)
+    # The error cap: 100 at once, then 5 a second, for the personless key and for u1.
+    assert 100 <= per_user["-"] <= 150 and 100 <= per_user["u1"] <= 150, per_user
+    assert stats.dropped["rate_limited"] == 11_000 - len(events)
+    assert stats.dropped["buffer_full"] == 0  # the caller caps a flood that outruns the worker
+    assert balanced(stats)
+
+
+EXIT_STORM = """
+import atexit, json, logging
+handlers = []
+# Registered before the library's own hooks: runs after them, once the counts are final.
+atexit.register(lambda: print("STATS " + json.dumps(handlers[0].stats().dropped)))
+import analyticskit
+handler = analyticskit.PostHogHandler(api_key="phc_k", host="{url}", shutdown_timeout=10)
+handlers.append(handler)
+log = logging.getLogger("storm")
+log.addHandler(handler); log.propagate = False; log.setLevel(logging.INFO)
+for _ in range(20_000):
+    log.error("database unreachable")
+for i in range(300):
+    log.error("provider %s timed out", i)
+"""
+
+
+def test_the_exit_summary_matches_stats(
+    run_python: RunPython, capture_server: CaptureServer
+) -> None:
+    result = run_python(EXIT_STORM.replace("{url}", capture_server.url))
+    assert result.returncode == 0, result.stderr
+    dropped = json.loads(result.stdout.split("STATS ", 1)[1])
+    lines = [line for line in result.stderr.splitlines() if "held back" in line]
+    # The totals at shutdown, unless the one line the worker wrote had them all.
+    final = re.fullmatch(
+        r"analyticskit: held back (\d+) events( in all)? .*? \((.*)\)[,;] .*", lines[-1]
+    )
+    assert final and (final.group(2) or len(lines) == 1), lines
+    by_reason = dict(part.split("=") for part in final.group(3).split(", "))
+    held = {
+        r: n for r, n in dropped.items() if n and r in ("deduplicated", "rate_limited", "sampled")
+    }
+    assert {reason: int(n) for reason, n in by_reason.items()} == held
+    assert int(final.group(1)) == sum(held.values()) >= 20_000 - 4 + 300 - 150
+
+
+def test_per_logger_and_per_level_caps_from_dict_config(
+    capture_server: CaptureServer, root_logger: logging.Logger
+) -> None:
+    app = unique_name()  # a logger tree of this test's own, released below
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "incremental": False,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "posthog": {
+                    "class": "analyticskit.PostHogHandler",
+                    "level": "INFO",
+                    "api_key": API_KEY,
+                    "host": capture_server.url,
+                    "rate_limit": {
+                        f"{app}.orders": False,  # every order matters
+                        f"{app}.jobs": {"ERROR": {"burst": 3, "per_second": 0.001}},
+                        "": {"burst": 10, "per_second": 0.001},
+                    },
+                }
+            },
+            "loggers": {app: {"handlers": ["posthog"], "level": "INFO", "propagate": False}},
+        }
+    )
+    shop = logging.getLogger(app)
+    handler = shop.handlers[0]
+    assert isinstance(handler, PostHogHandler)
+    for i in range(50):
+        logging.getLogger(f"{app}.orders").error("order %s failed", i)
+        logging.getLogger(f"{app}.jobs").error("job %s failed", i)
+        logging.getLogger(f"{app}.jobs").info("job %s started", i)  # INFO: the defaults
+        shop.warning("stock %s low", i)
+    handler.flush(timeout=10)
+    stats = handler.stats()
+    names = Counter(e["event"] for e in capture_server.wait_for(stats.sent, timeout=10))
+    assert names["error_order_failed"] == 50
+    assert names["error_job_failed"] == 3
+    assert names["info_job_started"] == 50
+    assert names["info_stock_low"] == 10
+    assert stats.dropped["rate_limited"] == 47 + 40
+    assert balanced(stats)
+    shop.removeHandler(handler)
+    release(handler)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"myapp": "fast"},
+        {"myapp": {"ERROR": {"burst": 0}}},
+        {"": {"per": 1}},
+        {"ERROR": 5},
+        {("a",): True},
+    ],
+)
+def test_bad_per_logger_caps_raise(make_handler: MakeHandler, value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        make_handler(rate_limit=value)

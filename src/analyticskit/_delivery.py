@@ -42,6 +42,7 @@ _YIELD_EVERY = 16
 # What the front-ends' volume caps held back is summed up on stderr by the worker
 # (not by the callers, whose every record must stay cheap), at most once a minute.
 _HELD_BACK: tuple[DropReason, ...] = ("deduplicated", "rate_limited", "sampled")
+_BACKED_UP = 8  # backed up: an eighth of max_queued buffered
 _REPORT_EVERY = 60.0  # seconds
 # What a shutdown grants a hand-over under way at its deadline (the SDK's capture
 # takes microseconds), so that its event is counted as what happened to it.
@@ -79,6 +80,9 @@ class Delivery:
         #: or SIGTERM runs.
         self.exit_timeout = exit_timeout
         self._wake_at = max(1, min(_WAKE_BATCH, max_queued // 4))
+        #: With this many buffered (`buffered`), the front-ends' volume control
+        #: decides on the callers' threads, so that a storm cannot fill the buffer.
+        self.backed_up_at = max(1, max_queued // _BACKED_UP)
         self._open = True
         self._tickers: list[weakref.WeakMethod[Callable[[bool], list[Snapshot]]]] = []
         #: Engines of other lanes (the logs lane) that this one forks, exits and
@@ -103,6 +107,8 @@ class Delivery:
         self._handed_size = 0  # the size of the event being handed over, once cut
         self._sizes: deque[int] = deque()
         self._sink_sizes: deque[int] = deque()
+        #: The buffer, for front-ends to read its length (cheaper than a property).
+        self.buffered = self._buffer
         self.counters: Counters[Snapshot] = Counters()
         self.sink.attach(self.counters.sink_lost)
         # Held by the worker while it is inside third-party code (building a
@@ -204,14 +210,15 @@ class Delivery:
                 queued += self.submit(item)
         return queued
 
-    def _report_held_back(self) -> None:
+    def _report_held_back(self, final: bool = False) -> None:
         """One line on stderr summing up what was held back since the last line, at
-        most once every `_REPORT_EVERY` seconds."""
+        most once every `_REPORT_EVERY` seconds; ``final`` (at shutdown, once the
+        counts are frozen): the totals, if anything was held back since."""
         now = time.monotonic()
         last = self._reported_at
-        if (last is not None and now - last < _REPORT_EVERY) or not self._report_lock.acquire(
-            blocking=False
-        ):
+        if (
+            not final and last is not None and now - last < _REPORT_EVERY
+        ) or not self._report_lock.acquire(blocking=final):
             return
         try:
             counts = self.counters.dropped_for(_HELD_BACK)
@@ -219,12 +226,17 @@ class Delivery:
             if not new:
                 return
             self._reported, self._reported_at = counts, now
+            if final:
+                new = {reason: count for reason, count in counts.items() if count}
             summary = ", ".join(f"{reason}={count}" for reason, count in sorted(new.items()))
             total = sum(new.values())
             noun = self.noun if total > 1 else self.noun[:-1]  # "1 event", "2 events"
             _diagnostics.report(
-                f"held back {total} {noun} to cap PostHog volume ({summary});"
-                " at most one such line a minute, stats() has the totals."
+                f"held back {total} {noun} in all to cap PostHog volume ({summary}),"
+                " as stats() says."
+                if final
+                else f"held back {total} {noun} to cap PostHog volume ({summary});"
+                " at most one such line a minute, and the totals at shutdown."
             )
         finally:
             self._report_lock.release()
@@ -455,6 +467,7 @@ class Delivery:
             lane.sink.flush(max(0.0, deadline - time.monotonic()))
         for lane in lanes:
             lane._freeze(timeout, deadline)
+            lane._report_held_back(final=True)
         for lane in lanes:
             # Closed after the freeze: what a sink's shutdown does after the
             # deadline (a late failure, a late success) no longer changes the counts.

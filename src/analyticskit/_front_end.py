@@ -5,8 +5,10 @@
 whose ``attrs`` have the `logging.LogRecord` keys `RecordMapper.build` reads
 (the other two on the worker, through `ForeignRecord`). The source by
 logger-name prefix and include/exclude are `FrontEnd.routes` and
-`FrontEnd.source`; the volume caps are the mapper's, on the worker; so the
-three map records to events by one set of rules.
+`FrontEnd.source`; the volume control is the front-end's, fresh for each
+delivery it feeds (`FrontEnd.watch`), decided on the worker (and, for
+`PostHogHandler`, for a repeat of the last record or while the buffer backs up,
+on the caller); so the three map records to events by one set of rules.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import fnmatch
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,7 +36,7 @@ from ._record_to_event import (
     RecordSnapshot,
 )
 from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
-from ._volume import RecordVolume
+from ._volume import RecordVolume, RepeatTable, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 
@@ -97,18 +100,15 @@ class FrontEnd:
             options.level_rules,
             options.capture_exceptions,
             options.before_send,
-            # The per-name rate cap guards events; logs have their lane's own cap.
-            lambda logs: RecordVolume.create(
-                None if logs else options.rate_limit,
-                options.dedupe_window,
-                options.sample_levels,
-                options.sample_loggers,
-            ),
             options.max_event_names,
         )
         #: The deliveries of the events and of the logs lane that poll this
         #: front-end's de-duplication summaries (`watch`).
         self.watched: list[Delivery | None] = [None, None]
+        #: The events lane's table of recent records, asked on the caller's thread.
+        self.repeats: RepeatTable | None = None
+        self._summaries: list[_Summaries | None] = [None, None]  # what the deliveries poll
+        self._watch_lock = threading.Lock()
         self.routes: dict[str, str | _Skip] = {}
         own = options.connection.own
         # None: the shared default, looked up on each record, so that a later
@@ -207,29 +207,31 @@ class FrontEnd:
         return route
 
     def watch(self, delivery: Delivery, lane: int) -> None:
-        """Have ``delivery`` poll the summaries of records held back as duplicates in
-        ``lane`` (0: events, 1: logs): the delivery in use, which a front-end
-        checks against `watched` as it queues (the shared default may change)."""
-        self.watched[lane] = delivery
-        volume = self.mapper.volumes[lane]
-        if volume is not None and volume.summarizes:
-            delivery.add_ticker(self._log_summaries if lane else self._event_summaries)
-
-    def _event_summaries(self, everything: bool) -> list[Snapshot]:
-        return list(self._summaries(0, everything))
-
-    def _log_summaries(self, everything: bool) -> list[Snapshot]:
-        return [LogSnapshot(summary) for summary in self._summaries(1, everything)]
-
-    def _summaries(self, lane: int, everything: bool) -> list[RecordSnapshot]:
-        """The events that sum up the records ``lane`` held back as duplicates, for
-        the windows that ended (all of them with ``everything``)."""
-        volume = self.mapper.volumes[lane]
-        return [
-            window.sample.with_repeats(window.count, window.first_seen, window.last_seen)
-            for window in (volume.due(everything) if volume else [])
-            if isinstance(window.sample, RecordSnapshot)
-        ]
+        """Start ``lane``'s (0: events, 1: logs) volume control afresh for ``delivery``,
+        the delivery in use, which a front-end checks against `watched` as it queues
+        (the shared default may change: a new `configure`, each test's
+        `capture_events`); ``delivery`` polls its de-duplication summaries."""
+        with self._watch_lock:
+            if self.watched[lane] is delivery:
+                return
+            options = self.options
+            override = volume_overrides(delivery)
+            volume = RecordVolume.create(
+                # The rate cap guards events; logs have their lane's own cap.
+                None if lane else override.get("rate_limit", options.rate_limit),
+                override.get("dedupe_window", options.dedupe_window),
+                options.sample_levels,
+                options.sample_loggers,
+            )
+            self.mapper.volumes[lane] = volume
+            if not lane:
+                self.repeats = volume.repeats if volume else None
+            # The previous delivery's poll ends with the volume it read (held weakly).
+            self._summaries[lane] = None
+            if volume is not None and volume.summarizes:
+                summaries = self._summaries[lane] = _Summaries(volume, lane)
+                delivery.add_ticker(summaries.due)
+            self.watched[lane] = delivery
 
     def stats(self) -> Stats:
         """The counters of the `Analytics` object in use, with this front-end's
@@ -277,6 +279,24 @@ class FrontEnd:
             if self.watched[lane] is not delivery:
                 self.watch(delivery, lane)
             delivery.submit(item)
+
+
+class _Summaries:
+    """What a delivery polls: the events that sum up the records one lane's volume
+    control held back as duplicates, for the windows that ended (all of them with
+    ``everything``)."""
+
+    def __init__(self, volume: RecordVolume, lane: int) -> None:
+        self.volume = volume
+        self.lane = lane
+
+    def due(self, everything: bool) -> list[Snapshot]:
+        summaries = [
+            window.sample.with_repeats(window.count, window.first_seen, window.last_seen)
+            for window in self.volume.due(everything)
+            if isinstance(window.sample, RecordSnapshot)
+        ]
+        return [LogSnapshot(summary) for summary in summaries] if self.lane else list(summaries)
 
 
 class OtherFrontEnd:
@@ -380,7 +400,9 @@ class ForeignSnapshot:
         text = f"{message}\n{traceback}" if traceback else message
         capture = exc_info is not None and front.options.capture_exceptions
         exception = exc_info[1] if capture and exc_info is not None else None
-        return RecordSnapshot(front.mapper, attrs, source, message, text, exception, self.caller)
+        return RecordSnapshot(
+            front.mapper, attrs, source, message, text, exception, self.caller, False, False
+        )
 
 
 def exc_info_of(value: object) -> ExcInfo | None:

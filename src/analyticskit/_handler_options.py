@@ -21,7 +21,7 @@ from ._validate import (
     optional_text_problem,
     positive_problem,
 )
-from ._volume import RateLimit, parse_rate_limit, parse_rates
+from ._volume import RecordCaps, parse_rates, parse_record_caps
 from ._window_cap import parse_cap
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
@@ -50,7 +50,7 @@ class HandlerOptions:
     capture_exceptions: bool
     connection: Connection
     before_send: BeforeSend | None
-    rate_limit: RateLimit | None
+    rate_limit: RecordCaps | None
     dedupe_window: float
     sample_levels: Mapping[int, float]
     sample_loggers: Mapping[str, float]
@@ -87,7 +87,7 @@ def parse_options(level: object, given: Mapping[str, object]) -> HandlerOptions:
             o["analytics"], {name: _plain(o[name]) for name in CONNECTION_OPTIONS}
         ),
         before_send=cast("BeforeSend | None", before_send),
-        rate_limit=parse_rate_limit("rate_limit", _plain(o["rate_limit"]), None),
+        rate_limit=parse_record_caps("rate_limit", _plain(o["rate_limit"])),
         dedupe_window=_dedupe_window(o["dedupe_window"]),
         sample_levels={
             level_number(f"sample_levels[{name!r}]", name): rate

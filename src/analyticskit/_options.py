@@ -151,9 +151,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "rate_limit",
-        "bool | Mapping[str, float] | None",
-        "a cap per event name: True (100 at once, then 5 a second),"
-        ' {"burst": ..., "per_second": ...}, or False/None (off).',
+        "bool | Mapping[str, Any] | None",
+        "capture_event's cap per event name, off by default: True (100 at once, then 5 a"
+        ' second), {"burst": ..., "per_second": ...}, or False/None (off). For log'
+        " records, on by default, a cap per event and user (personless records share one"
+        " key per event): True (from WARNING up 100 at once, then 5 a second; below, 1,000"
+        " at once, then 20 a second), False, one such mapping, a mapping by level name"
+        ' ({"ERROR": {...}, "INFO": True}), or by logger name, "" for the others'
+        ' ({"myapp.orders": False, "": True}).',
         analytics=None,
         handler=True,
     ),
@@ -193,7 +198,7 @@ OPTIONS: tuple[Option, ...] = (
     _front(
         "dedupe_window",
         "float | None",
-        "seconds within which records identical to one sent are held back and summed up"
+        "seconds within which records identical to one logged are held back and summed up"
         " in one event with repeatCount (0 or None: off).",
         DEFAULT_DEDUPE_WINDOW,
     ),

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from itertools import islice
+from typing import Any, Literal, NamedTuple
 from uuid import uuid4
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -25,7 +26,7 @@ from ._levels import default_event_type, default_relevancy, level_name
 from ._message import BeforeSend, Message, make_message
 from ._outgoing import MAX_STRING_CHARS
 from ._validate import choice_problem, describe, distinct_id_problem, text_problem, user_id
-from ._volume import RecordVolume
+from ._volume import DEDUPE_MAX_CHARS, RecordVolume, RepeatTable, Window
 from .events import (
     EVENT_TYPES,
     MAX_ID_CHARS,
@@ -121,6 +122,10 @@ class RecordSnapshot(NamedTuple):
     summary: bool = False
     #: The bytes it holds, estimated (its long strings cut already, `_held`).
     size: int = SNAPSHOT_BYTES
+    #: The de-duplication window this record opened on the caller's thread; None:
+    #: not asked there (the worker asks); False: another front-end's record (the
+    #: worker asks by its message); True: the caller decided it goes out.
+    window: Window | bool | None = None
 
     def to_message(self) -> Message | DropReason:
         """The event for this record, or why the volume control holds it back."""
@@ -143,7 +148,7 @@ class RecordSnapshot(NamedTuple):
             "lastSeen": datetime.fromtimestamp(last_seen, tz=timezone.utc),
             "created": last_seen,
         }
-        return self._replace(attrs=attrs, exception=None, summary=True)
+        return self._replace(attrs=attrs, exception=None, summary=True, window=None)
 
 
 class RecordMapper:
@@ -154,7 +159,6 @@ class RecordMapper:
         level_map: Mapping[int, LevelRule],
         capture_exceptions: bool,
         before_send: BeforeSend | None = None,
-        make_volume: Callable[[bool], RecordVolume | None] | None = None,
         max_event_names: int = DEFAULT_MAX_EVENT_NAMES,
     ) -> None:
         self._level_map = dict(level_map)
@@ -164,16 +168,17 @@ class RecordMapper:
         #: from the first record whose extras the worker found large (`undersized`),
         #: not before, since it costs every record a loop.
         self.measure_extras = False
-        #: The volume control of the events lane and of the logs lane, each made by
-        #: ``make_volume(for_logs)``: a table each (a record in both lanes is
-        #: counted in both); the logs lane's has no per-name rate cap.
-        self.volumes = (make_volume(False), make_volume(True)) if make_volume else (None, None)
+        #: The volume control of the events lane and of the logs lane, set by the
+        #: front-end for the delivery each feeds: the same rules, a table each (a
+        #: record in both lanes is counted in both).
+        self.volumes: list[RecordVolume | None] = [None, None]
         self.names = EventNames(max_event_names)
 
     def held_back(self, snap: RecordSnapshot, volume: RecordVolume | None) -> DropReason | None:
         """Why ``volume`` (one lane's control) holds the record back, on that lane's
         worker before its event is built; None if it goes out."""
-        if volume is None or snap.summary:
+        window = snap.window
+        if volume is None or snap.summary or window is True:
             return None
         attrs = snap.attrs
 
@@ -192,13 +197,23 @@ class RecordMapper:
             attrs.get("uid") or attrs.get("user_id") or snap.caller.distinct_id,
             name,
             snap,
+            window if isinstance(window, Window) else None,
+            None if window is False else lambda: _repeat_key(attrs, snap.message, snap.caller),
         )
 
     def snapshot(
-        self, record: logging.LogRecord, source: str, formatter: logging.Formatter | None
-    ) -> RecordSnapshot:
-        """Read the record on the caller's thread. A message that cannot be formatted
-        (``log.info("%d", "x")``) is sent with its raw template, and reported once."""
+        self,
+        record: logging.LogRecord,
+        source: str,
+        formatter: logging.Formatter | None,
+        repeats: RepeatTable | None = None,
+    ) -> RecordSnapshot | None:
+        """Read the record on the caller's thread; None if ``repeats`` holds it back as
+        a repeat of a recent record (the caller counts it), asked for a record like
+        the last one (a loop's storm) at the cost of a few attribute reads for the
+        others. A message
+        that cannot be formatted (``log.info("%d", "x")``) is sent with its raw
+        template, and reported once."""
         exc_info = record.exc_info
         try:
             msg, args = record.msg, record.args
@@ -215,6 +230,31 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
+        # Nothing bound and no OpenTelemetry (the common case) is read without
+        # calling snapshot().
+        caller = (
+            context.EMPTY
+            if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
+            else context.snapshot()
+        )
+        window = None
+        if repeats is not None:
+            attrs = record.__dict__
+            try:
+                like_last = (
+                    record.msg is repeats.last_msg
+                    and record.args == repeats.last_args
+                    and attrs.get("uid") == repeats.last_uid
+                )
+            except Exception:  # an argument's own __eq__
+                like_last = False
+            if like_last:
+                window = _open_window(repeats, record, message, caller)
+                if window is False:
+                    return None
+            else:
+                repeats.last_msg, repeats.last_args = record.msg, record.args
+                repeats.last_uid = attrs.get("uid")
         attrs = record.__dict__.copy()
         size = SNAPSHOT_BYTES + len(message)
         if text is not message:
@@ -234,13 +274,10 @@ class RecordMapper:
                 message,
                 text,
                 exc_info[1] if exc_info and self._capture_exceptions else None,
-                # Nothing bound and no OpenTelemetry (the common case) is read
-                # without calling snapshot().
-                context.EMPTY
-                if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
-                else context.snapshot(),
+                caller,
                 False,
                 size,
+                window,
             ),
         )
 
@@ -360,6 +397,45 @@ def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:
         if key not in _RESERVED and not key.startswith("_"):
             extras[key] = value
     return extras
+
+
+def _open_window(
+    repeats: RepeatTable, record: logging.LogRecord, message: str, caller: context.CallerContext
+) -> Window | Literal[False] | None:
+    """The window ``record`` opens in ``repeats``; False if it repeats a recent record
+    (counted there); None if it cannot be keyed (the worker asks, by the message)."""
+    key = _repeat_key(record.__dict__, message, caller)
+    if key is None:
+        return None
+    try:
+        return repeats.seen(key, record.created) or False
+    except Exception:  # unhashable: a list among the extras, a value's __hash__
+        return None
+
+
+def _repeat_key(
+    attrs: dict[str, Any], message: str, caller: context.CallerContext
+) -> tuple[Any, ...] | None:
+    """What makes a record identical to another: the same logger, level, message,
+    exception type, extra keys and values, and caller's user and session (a key
+    that may not hash: an extra value may be a list). None for a message too long
+    to keep."""
+    if len(message) > DEDUPE_MAX_CHARS:
+        return None
+    extras: tuple[Any, ...] = ()
+    if len(attrs) > PLAIN_RECORD_ATTRS:
+        extras = tuple(islice(attrs.items(), PLAIN_RECORD_ATTRS, None))
+        if "asctime" in attrs:  # another handler's formatter ran first: not the record's
+            extras = tuple(item for item in extras if item[0] != "asctime")
+    exc_info = attrs["exc_info"]
+    return (
+        attrs["name"],
+        attrs["levelno"],
+        message,
+        extras,
+        None if caller is context.EMPTY else (caller.distinct_id, caller.session_id),
+        exc_info[0] if exc_info else None,
+    )
 
 
 def _event_id(snap: RecordSnapshot) -> str:

@@ -63,7 +63,7 @@ class Analytics:
         scrub_keys: Iterable[str] | None = None,
         scrub_patterns: Iterable[str | Pattern[str]] | None = None,
         before_send: BeforeSend | None = None,
-        rate_limit: bool | Mapping[str, float] | None = None,
+        rate_limit: bool | Mapping[str, Any] | None = None,
         sink: Sink | None = None,
         max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
     ) -> None:

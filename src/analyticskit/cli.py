@@ -135,13 +135,17 @@ def _dev(host: str, port: int, db: str | None, max_db_bytes: int, allowed: list[
         print(f"analyticskit dev: cannot open the database {db!r}: {error}", file=sys.stderr)
         return 1
     kept = "deleted at exit" if server.temporary else "kept"
-    print(f"analyticskit dev server at {server.url} (events in {server.store.path}, {kept})")
-    print("Point your application at it:")
-    print(f"  export {ENV_API_KEY}=phc_dev")
-    print(f"  export {ENV_HOST}={server.url}")
-    print(f"Viewer: {server.url}/  (Ctrl-C to stop)", flush=True)
     try:
+        # SIGTERM stops the server from before the banner: a supervisor that reads
+        # the banner and stops the server at once still gets the database deleted.
         with _sigterm_interrupts():
+            print(
+                f"analyticskit dev server at {server.url} (events in {server.store.path}, {kept})"
+            )
+            print("Point your application at it:")
+            print(f"  export {ENV_API_KEY}=phc_dev")
+            print(f"  export {ENV_HOST}={server.url}")
+            print(f"Viewer: {server.url}/  (Ctrl-C to stop)", flush=True)
             server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -78,7 +78,7 @@ class PostHogHandler(logging.Handler):
         scrub_keys: Iterable[str] | None = None,
         scrub_patterns: Iterable[str | Pattern[str]] | None = None,
         before_send: BeforeSend | None = None,
-        rate_limit: bool | Mapping[str, float] | None = True,
+        rate_limit: bool | Mapping[str, Any] | None = True,
         dedupe_window: float | None = DEFAULT_DEDUPE_WINDOW,
         sample_levels: Mapping[str, float] | None = None,
         sample_loggers: Mapping[str, float] | None = None,
@@ -139,6 +139,11 @@ class PostHogHandler(logging.Handler):
                 source = front.source(record.name, lane)
                 if source is None:
                     return
+            watched = front.watched
+            if events is not None and watched[0] is not events:
+                front.watch(events, 0)
+            if logs is not None and watched[1] is not logs:
+                front.watch(logs, 1)
             busy = _guard.STATE.busy
             if busy[0] is False:
                 busy[0] = True
@@ -146,20 +151,35 @@ class PostHogHandler(logging.Handler):
                 lane.drop("recursion")
                 return
             try:
-                item = front.mapper.snapshot(record, source, self.formatter)
+                # Repeats of the last record are held back here, before they take
+                # room in the buffer (the events lane alone: with both lanes, each
+                # lane's worker does).
+                repeats = front.repeats if logs is None else None
+                item = front.mapper.snapshot(record, source, self.formatter, repeats)
+                if (
+                    item is not None
+                    and repeats is not None
+                    and events is not None
+                    and len(events.buffered) >= events.backed_up_at
+                ):
+                    # The buffer backs up (a flood outruns the worker): the volume
+                    # control decides here, so that what it holds takes no room.
+                    reason = front.mapper.held_back(item, front.mapper.volumes[0])
+                    if reason is not None:
+                        events.drop(reason)
+                        return
+                    item = item._replace(window=True)
             except Exception:
                 lane.drop("invalid")
                 raise
             finally:
                 busy[0] = False
-            watched = front.watched
+            if item is None:  # a repeat of a recent record, counted in its window
+                lane.drop("deduplicated")
+                return
             if events is not None:
-                if watched[0] is not events:
-                    front.watch(events, 0)
                 events.submit(item, item.size)
             if logs is not None:
-                if watched[1] is not logs:
-                    front.watch(logs, 1)
                 logs.submit(LogSnapshot(item), item.size)
         except Exception:
             self.handleError(record)

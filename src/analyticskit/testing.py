@@ -31,6 +31,8 @@ from posthog.request import DatetimeSerializer
 
 from ._message import Message
 from ._record_to_log import DISTINCT_ID_ATTRIBUTE, LogMessage, log_attributes
+from ._validate import check, positive_problem
+from ._volume import override_volume, parse_record_caps
 from .analytics import DEFAULT_FLUSH_TIMEOUT, Analytics, swap_default
 from .config import DEFAULT_MAX_QUEUED
 from .sinks import LossReport, PostHogSink
@@ -317,7 +319,11 @@ class CapturedEvents(_Queries):
 
 @contextmanager
 def capture_events(
-    *, max_queued: int = DEFAULT_MAX_QUEUED, timeout: float = DEFAULT_FLUSH_TIMEOUT
+    *,
+    max_queued: int = DEFAULT_MAX_QUEUED,
+    timeout: float = DEFAULT_FLUSH_TIMEOUT,
+    rate_limit: bool | Mapping[str, Any] | None = None,
+    dedupe_window: float | None = None,
 ) -> Iterator[CapturedEvents]:
     """Route everything captured inside the block to memory, and restore the previous
     default `Analytics` instance after it.
@@ -330,12 +336,31 @@ def capture_events(
     ``sink`` keep delivering there. Blocks nest. An instance `configure`
     installed inside the block is shut down at its end.
 
+    Each block starts the logging front-ends' volume control afresh (rate-cap
+    buckets, de-duplication windows): a record held back in one test is never
+    held against, or summed up in, the next.
+
     Args:
         max_queued: the capturing instance's buffer limit.
         timeout: seconds each read (and the end of the block) waits for delivery.
+        rate_limit, dedupe_window: the volume options of every front-end inside
+            the block, as `PostHogHandler` takes them (``rate_limit=False,
+            dedupe_window=0`` turns the caps off); None: each front-end's own.
+
+    Raises:
+        TypeError, ValueError: a bad ``rate_limit`` or ``dedupe_window``.
     """
+    volume: dict[str, Any] = {}
+    if rate_limit is not None:
+        volume["rate_limit"] = parse_record_caps("rate_limit", rate_limit)
+    if dedupe_window is not None:
+        if dedupe_window != 0:
+            check(positive_problem("dedupe_window", dedupe_window, float))
+        volume["dedupe_window"] = float(dedupe_window)
     sink = MemorySink()
     analytics = Analytics(sink=sink, max_queued=max_queued)
+    if volume:
+        override_volume(analytics.delivery, **volume)
     previous = swap_default(analytics)
     try:
         yield CapturedEvents(sink, analytics, timeout)
