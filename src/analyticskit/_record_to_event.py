@@ -57,6 +57,7 @@ RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
 _scope_in_use, _bound_user = context.scope_in_use, context.bound_user
+_current_span = context.current_span
 _modules, _OTEL_TRACE = sys.modules, context.OTEL_TRACE
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
@@ -230,11 +231,13 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
-        # Nothing bound and no OpenTelemetry (the common case) is read without
-        # calling snapshot().
+        # Nothing bound and no span current (the common case, OpenTelemetry imported
+        # or not) is read without calling snapshot().
         caller = (
             context.EMPTY
-            if _scope_in_use() is None and _bound_user() is None and _OTEL_TRACE not in _modules
+            if _scope_in_use() is None
+            and _bound_user() is None
+            and (_OTEL_TRACE not in _modules or _current_span() is None)
             else context.snapshot()
         )
         window = None
