@@ -622,9 +622,11 @@ def _timed_records(
     n: int,
     flush: Callable[[], None],
     wait: Callable[[int, float], int],
+    record: Callable[[logging.Logger, int], None] | None = None,
 ) -> tuple[float, float, int]:
-    """Log ``n`` records through ``handler``, flush, and wait until the server has them:
-    wall time, this process's CPU time, and how many arrived."""
+    """Log ``n`` records through ``handler`` (the ``i``-th by ``record(log, i)``, else
+    one template for one user), flush, and wait until the server has them: wall
+    time, this process's CPU time, and how many arrived."""
     log = logging.getLogger(name)
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
@@ -632,8 +634,12 @@ def _timed_records(
     server.clear()
     gc.collect()
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    for i in range(n):
-        log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+    if record is None:
+        for i in range(n):
+            log.info("user %s did %s", "u_42", "login", extra={"uid": i, "source": "auth"})
+    else:
+        for i in range(n):
+            record(log, i)
     flush()
     # After the flush, what the handler kept has been sent: wait only for the server
     # to record it (OpenTelemetry's batch processor drops what overflows its queue).
@@ -747,18 +753,15 @@ def business_burst(server: RemoteServer, n: int) -> dict[str, Any]:
     import analyticskit
 
     handler = analyticskit.PostHogHandler(api_key=API_KEY + "_business", host=server.url)
-    log = logging.getLogger("bench.business")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    server.clear()
-    gc.collect()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    for i in range(n):
-        log.info("order %s paid", i, extra={"uid": f"u{i}"})
-    handler.flush(timeout=60)
-    got = server.wait_for(n, 10)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    wall, cpu, got = _timed_records(
+        server,
+        "bench.business",
+        handler,
+        n,
+        lambda: handler.flush(timeout=60),
+        server.wait_for,
+        lambda log, i: log.info("order %s paid", i, extra={"uid": f"u{i}"}),
+    )
     stats = handler.stats()
     handler.analytics.shutdown(5)
     handler.close()
