@@ -291,12 +291,18 @@ def front_end_values(given: Mapping[str, Any]) -> dict[str, Any]:
 
 def with_options(doc: str | None, options: Iterable[Option], layer: str) -> str:
     """``doc`` (a class's docstring) with the marker line of its ``Args:`` section
-    replaced by one line per option on ``layer`` (``"analytics"`` or ``"handler"``)."""
+    replaced by one line per option on ``layer`` (``"analytics"`` or ``"handler"``),
+    indented as the marker is (Python 3.13 dedents docstrings, older ones do not)."""
+    doc = doc or ""
+    at = doc.find(_MARKER)
+    if at < 0:
+        return doc
+    indent = doc[doc.rfind("\n", 0, at) + 1 : at]
     lines = "\n".join(
-        f"        {o.name}: {o.doc} Default: {default_text(o, layer).replace('`', '')}."
+        f"{indent}{o.name}: {o.doc} Default: {default_text(o, layer).replace('`', '')}."
         for o in options
     )
-    return (doc or "").replace(f"        {_MARKER}", lines)
+    return doc[: at - len(indent)] + lines + doc[at + len(_MARKER) :]
 
 
 def default_text(option: Option, layer: str) -> str:
