@@ -9,7 +9,6 @@ import os
 import queue
 import random
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -182,8 +181,7 @@ def per_call(server: RemoteServer, sizes: Sizes) -> PerCall:
     variants = stdlib.variants() + front_end_variants(server)
     by_key = {v.key: v for v in variants}
     for key in STORM_KEYS:
-        storm: Callable[[int], object] = by_key[key].storm_call
-        by_key[key].call = storm
+        by_key[key].call = by_key[key].storm_call
     _run_rounds(variants, sizes)
     result = PerCall(
         timer_overhead=timer_overhead(),

@@ -31,8 +31,8 @@ class Profile:
 def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRecord) -> list[Step]:
     """The steps of ``PostHogHandler.emit`` that only private internals expose.
 
-    This is the one place the bench reads analyticskit's private attributes and
-    modules; when they move, mypy (``make typecheck``) and the bench smoke test
+    With ``worker.py``, the one place the bench reads analyticskit's private
+    attributes and modules; when they move, mypy (``make typecheck``) and the bench smoke test
     (tests/test_bench_smoke.py) point here. Each step is a zero-argument callable
     doing what ``emit`` does at that point.
     """
