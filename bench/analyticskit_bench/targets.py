@@ -9,6 +9,9 @@ from .results import Results
 
 @dataclass(frozen=True)
 class Target:
+    """One row of the targets table: what is asked, whether this run met it, and the
+    figure it read."""
+
     name: str
     met: bool
     value: str
