@@ -36,6 +36,12 @@ FRONT_END_RATIOS = [
     "structlog, timestamp + JSON chain: with ours / without",
     "loguru: loguru_sink / no-op sink",
 ]
+# The structlog targets of issue 17 read the ns each handler adds over its floor.
+ADDED_NS = r"PostHogProcessor over \(f\) -?\d+, PostHogHandler over \(a\) -?\d+$"
+STRUCTLOG_TARGETS = [
+    "structlog + ours <= 1.3x a rendering chain",
+    "structlog: ns over floor <= PostHogHandler's",
+]
 E2E_PATHS = ["client.capture() directly", "logger.info() -> PostHogHandler"]
 LOGS_PATHS = ["PostHogHandler logs lane", "OpenTelemetry LoggingHandler recipe"]
 PROFILE_STEPS = [
@@ -99,12 +105,21 @@ def assert_tables(stdout: str) -> None:
     search(r"^PostHogHandler counters after part 1: emitted=\d+ sent=\d+", stdout)
     for label in FRONT_END_RATIOS:
         assert re.fullmatch(r"\s*" + NUMBER + "x", row(stdout, label)), (label, stdout)
+    assert re.search(ADDED_NS, row(stdout, "ns added over the floor, per round:")), stdout
+
+    # The parts print in order, 1 to 7, before the targets.
+    parts = [int(n) for n in re.findall(r"^(\d)\. ", stdout, re.M)]
+    assert parts == list(range(1, 8)), parts
+    assert stdout.index("\n7. ") < stdout.index("\nTargets\n"), stdout
 
     # 2. End to end: every event reaches the capture server, on both paths.
     expected = search(r"End to end: (\d+) events", stdout).group(1)
     search(r"^path\s+events/s\s+CPU us/event\s+delivered$", stdout)
     for label in E2E_PATHS:
         assert row(stdout, label).split()[-1] == expected, row(stdout, label)
+
+    # 3. Memory.
+    search(r"^3\. Memory: \d+ records with PostHog down", stdout)
 
     # 4. Logs end to end: every log reaches /i/v1/logs, on both paths.
     search(r"^path\s+logs/s\s+CPU us/log\s+delivered$", stdout)
@@ -123,9 +138,10 @@ def assert_tables(stdout: str) -> None:
     for label in ("an ordinary record", "a record with a cyclic extra"):
         assert re.search(r"\s" + NUMBER + " us$", row(stdout, label)), row(stdout, label)
 
-    # 3. Memory, then the targets (PASS or MISS: a quick run's figures mean nothing).
-    search(r"^3\. Memory: \d+ records with PostHog down", stdout)
-    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 13, stdout
+    # The targets (PASS or MISS: a quick run's figures mean nothing).
+    assert len(re.findall(r"^  (PASS|MISS)  ", stdout, re.M)) == 14, stdout
+    for target in STRUCTLOG_TARGETS:
+        search(r"^  (PASS|MISS)  " + re.escape(target), stdout)
     search(r"^\(bench took \d+s\)$", stdout)
 
 
