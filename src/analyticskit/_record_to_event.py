@@ -231,33 +231,44 @@ class RecordMapper:
                 if formatter is None and not exc_info and not record.stack_info
                 else _text(record, message, formatter)
             )
-        # Nothing bound and no span current (the common case, OpenTelemetry imported
-        # or not) is read without calling snapshot().
+        # The caller's path, its named tricks (each saves a call or a lookup on every
+        # record; `context` names its own):
+        # - nothing bound and no span current (the common case, OpenTelemetry
+        #   imported or not) is read without calling snapshot(); a span, only when
+        #   OpenTelemetry's context variable holds more than its default
+        #   (`context.otel_context`, an identity test);
+        # - a record unlike the last costs the repeat check one identity test (its
+        #   template, a local already) and the stores that make it the last.
         caller = (
             context.EMPTY
             if _scope_in_use() is None
             and _bound_user() is None
-            and (_OTEL_TRACE not in _modules or _current_span() is None)
+            and (
+                _OTEL_TRACE not in _modules
+                or context.otel_context() is context.OTEL_UNSET
+                or _current_span() is None
+            )
             else context.snapshot()
         )
         window = None
         if repeats is not None:
-            attrs = record.__dict__
-            try:
-                like_last = (
-                    record.msg is repeats.last_msg
-                    and record.args == repeats.last_args
-                    and attrs.get("uid") == repeats.last_uid
-                )
-            except Exception:  # an argument's own __eq__
+            if msg is repeats.last_msg:
+                try:
+                    like_last = (
+                        args == repeats.last_args
+                        and record.__dict__.get("uid") == repeats.last_uid
+                    )
+                except Exception:  # an argument's own __eq__
+                    like_last = False
+            else:
                 like_last = False
             if like_last:
                 window = _open_window(repeats, record, message, caller)
                 if window is False:
                     return None
             else:
-                repeats.last_msg, repeats.last_args = record.msg, record.args
-                repeats.last_uid = attrs.get("uid")
+                repeats.last_msg, repeats.last_args = msg, args
+                repeats.last_uid = record.__dict__.get("uid")
         attrs = record.__dict__.copy()
         size = SNAPSHOT_BYTES + len(message)
         if text is not message:

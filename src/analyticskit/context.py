@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
+from contextvars import Context, ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,12 @@ bound_user: Callable[[], str | None] = _bound_user.get
 OTEL_TRACE = "opentelemetry.trace"
 _modules = sys.modules
 _read_span: Callable[[], object | None] | None = None
+#: For hot paths, one call and an identity test: ``otel_context() is OTEL_UNSET``
+#: while OpenTelemetry's context variable holds its default (empty) Context, so no
+#: span can be current and `current_span` need not be called. Set by `_span_reader`;
+#: until then (and with another runtime context) the test never holds.
+otel_context: Callable[[], object] = object
+OTEL_UNSET: object = object()
 _span_only = EMPTY  # the last snapshot that held a span and nothing else
 
 
@@ -117,7 +123,7 @@ def _span_reader() -> Callable[[], object | None] | None:
     tenth of that. With another runtime context (``OTEL_PYTHON_CONTEXT``) or another
     layout, the public call is used.
     """
-    global _read_span
+    global _read_span, otel_context, OTEL_UNSET
     trace = _modules.get(OTEL_TRACE)
     if trace is None:
         return None
@@ -133,6 +139,9 @@ def _span_reader() -> Callable[[], object | None] | None:
             return span
 
         read()
+        # Unset in a new, empty Context: the variable's default, which it holds until
+        # a context is attached (and again once the last one is detached).
+        OTEL_UNSET, otel_context = Context().run(current), current
     except Exception:
 
         def read() -> object | None:
