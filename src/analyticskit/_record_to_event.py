@@ -437,8 +437,11 @@ def _repeat_key(
     if len(message) > DEDUPE_MAX_CHARS:
         return None
     extras: tuple[Any, ...] = ()
-    if len(attrs) > PLAIN_RECORD_ATTRS:
-        extras = tuple(islice(attrs.items(), PLAIN_RECORD_ATTRS, None))
+    count = len(attrs) - PLAIN_RECORD_ATTRS
+    if count > 0:
+        # Read from the end (the extras come last), last first: islice from the
+        # start would step over the record's own attributes one by one.
+        extras = tuple(islice(reversed(attrs.items()), count))
         if "asctime" in attrs:  # another handler's formatter ran first: not the record's
             extras = tuple(item for item in extras if item[0] != "asctime")
     exc_info = attrs["exc_info"]
