@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -238,7 +238,9 @@ class RecordMapper:
         #   OpenTelemetry's context variable holds more than its default
         #   (`context.otel_context`, an identity test);
         # - a record unlike the last costs the repeat check one identity test (its
-        #   template, a local already) and the stores that make it the last.
+        #   template, a local already) and the stores that make it the last;
+        # - a record like the last opens its window here, without a helper's call
+        #   (a storm pays it per record).
         caller = (
             context.EMPTY
             if _scope_in_use() is None
@@ -255,17 +257,21 @@ class RecordMapper:
             if msg is repeats.last_msg:
                 try:
                     like_last = (
-                        args == repeats.last_args
-                        and record.__dict__.get("uid") == repeats.last_uid
+                        args == repeats.last_args and record.__dict__.get("uid") == repeats.last_uid
                     )
                 except Exception:  # an argument's own __eq__
                     like_last = False
             else:
                 like_last = False
-            if like_last:
-                window = _open_window(repeats, record, message, caller)
-                if window is False:
-                    return None
+            if like_last:  # the window it opens; held back if it repeats a recent one
+                key = _repeat_key(record.__dict__, message, caller)
+                if key is not None:  # None: not keyed here (the worker asks)
+                    try:
+                        window = repeats.seen(key, record.created) or False
+                    except Exception:  # unhashable: a list among the extras, a __hash__
+                        window = None
+                    if window is False:  # counted in its window
+                        return None
             else:
                 repeats.last_msg, repeats.last_args = msg, args
                 repeats.last_uid = record.__dict__.get("uid")
@@ -411,20 +417,6 @@ def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:
         if key not in _RESERVED and not key.startswith("_"):
             extras[key] = value
     return extras
-
-
-def _open_window(
-    repeats: RepeatTable, record: logging.LogRecord, message: str, caller: context.CallerContext
-) -> Window | Literal[False] | None:
-    """The window ``record`` opens in ``repeats``; False if it repeats a recent record
-    (counted there); None if it cannot be keyed (the worker asks, by the message)."""
-    key = _repeat_key(record.__dict__, message, caller)
-    if key is None:
-        return None
-    try:
-        return repeats.seen(key, record.created) or False
-    except Exception:  # unhashable: a list among the extras, a value's __hash__
-        return None
 
 
 def _repeat_key(

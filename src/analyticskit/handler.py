@@ -157,8 +157,8 @@ class PostHogHandler(logging.Handler):
                 repeats = front.repeats if logs is None else None
                 item = front.mapper.snapshot(record, source, self.formatter, repeats)
                 if (
-                    item is not None
-                    and repeats is not None
+                    repeats is not None
+                    and item is not None
                     and events is not None
                     and len(events.buffered) >= events.backed_up_at
                 ):
