@@ -29,15 +29,15 @@ from datetime import datetime
 from email.message import Message
 from typing import Any, Protocol, cast
 
+from ._validate import MAX_DISTINCT_ID
+
 #: Paths accepted with the ``/batch/`` contract (the SDK's default, its aliases and
 #: its AI lane).
 CAPTURE_PATHS: frozenset[str] = frozenset(
     {"/batch/", "/batch", "/e/", "/e", "/i/v0/e/", "/i/v0/e", "/i/v0/ai/batch/", "/i/v0/ai/batch"}
 )
-#: Largest accepted event, measured as its compact UTF-8 JSON encoding.
-MAX_EVENT_BYTES = 1_000_000
-#: PostHog refuses a longer distinct id, and the batch it came in.
-MAX_DISTINCT_ID = 200
+#: PostHog's largest accepted event, measured as its compact UTF-8 JSON encoding.
+POSTHOG_MAX_EVENT_BYTES = 1_000_000
 
 
 class Rejected(Exception):
@@ -234,10 +234,10 @@ def _check_event(index: int, event: Any) -> None:
                 "invalid_event", f"{where}.timestamp is not ISO-8601: {timestamp!r}"
             ) from exc
     size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > MAX_EVENT_BYTES:
+    if size > POSTHOG_MAX_EVENT_BYTES:
         raise Rejected(
             413,
             "validation_error",
             "event_too_big",
-            f"{where} is {size} bytes, over the {MAX_EVENT_BYTES} byte limit",
+            f"{where} is {size} bytes, over the {POSTHOG_MAX_EVENT_BYTES} byte limit",
         )

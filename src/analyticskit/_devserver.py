@@ -51,13 +51,12 @@ from ._capture_contract import (
 from ._devstore import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
 from ._logs_sink import LOGS_PATH
 from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
+from ._otlp_http import MAX_BODY_BYTES as MAX_LOGS_BODY_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: Largest events request body, raw or inflated (PostHog's own limit is 20 MB).
 MAX_BODY_BYTES = 20 * 1024 * 1024
-#: Largest logs request body, raw or inflated (PostHog Logs answers 413 past it).
-MAX_LOGS_BODY_BYTES = 2 * 1024 * 1024
 #: PostHog Logs' path, the one PostHog's onboarding shows, and OTLP's standard one
 #: (a Collector's, or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` pointed here).
 LOGS_PATHS = frozenset({LOGS_PATH, "/otlp/v1/logs", "/v1/logs"})

@@ -21,7 +21,7 @@ from posthog.exception_utils import (
     handle_in_app,
 )
 
-from ._outgoing import MAX_EVENT_BYTES, MAX_STRING_CHARS
+from ._outgoing import EVENT_BYTES_CAP, MAX_STRING_CHARS
 
 # Frames kept at each end of a stack that must be cut, in the order tried.
 _KEPT_AT_EACH_END = (64, 16, 4)
@@ -31,7 +31,7 @@ def exception_properties(
     client: posthog.Posthog, exception: BaseException, properties: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The ``$exception`` event's properties for ``exception`` (with ``properties``),
-    under `MAX_EVENT_BYTES` as JSON; None if it cannot fit with its frames cut.
+    under `EVENT_BYTES_CAP` as JSON; None if it cannot fit with its frames cut.
 
     Raises ValueError if the exception was captured by posthog already.
     """
@@ -48,14 +48,14 @@ def exception_properties(
         if isinstance(text, str) and len(text) > MAX_STRING_CHARS:
             value["value"] = f"{text[:MAX_STRING_CHARS]}... [truncated]"
     event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
-    if _size(event) <= MAX_EVENT_BYTES:
+    if _size(event) <= EVENT_BYTES_CAP:
         return event
     stacks = [v["stacktrace"] for v in exceptions if isinstance(v.get("stacktrace"), dict)]
     whole = [list(stack.get("frames") or ()) for stack in stacks]
     for kept in _KEPT_AT_EACH_END:
         for stack, frames in zip(stacks, whole, strict=True):
             stack["frames"] = _cut(frames, kept)
-        if _size(event) <= MAX_EVENT_BYTES:
+        if _size(event) <= EVENT_BYTES_CAP:
             return event
     return None
 

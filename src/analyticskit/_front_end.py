@@ -29,13 +29,14 @@ from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import (
+    EXTRA_EVENT_KEYS,
     EXTRA_TO_EVENTS,
     EXTRA_TO_LOGS,
     RESERVED,
     RecordMapper,
     RecordSnapshot,
 )
-from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
+from ._record_to_log import LogSnapshot
 from ._volume import RecordVolume, RepeatTable, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats

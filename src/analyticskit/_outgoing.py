@@ -30,9 +30,10 @@ MAX_STRING_CHARS = 64 * 1024
 """A longer string value, at any depth, is cut (with a marker saying how much)."""
 MAX_KEY_CHARS = 256
 """A longer property key is cut."""
-MAX_EVENT_BYTES = 800 * 1024
-"""An event's properties, as JSON, stay under this: the SDK drops an event over
-900 KiB (silently), and PostHog refuses one over 1 MB."""
+EVENT_BYTES_CAP = 800 * 1024
+"""Our cap on an event's properties, as JSON, below PostHog's limit: the SDK drops
+an event over 900 KiB (silently), and PostHog refuses one over 1 MB
+(``_capture_contract.POSTHOG_MAX_EVENT_BYTES``)."""
 MAX_INT_BITS = 63
 """Integers beyond 64-bit range become strings: PostHog's JSON cannot hold them,
 and Python cannot even print one of more than 4,300 digits."""
@@ -44,7 +45,7 @@ very deep value, a generator or an object whose ``__iter__`` lies costs an
 event a few milliseconds of the worker's time at most."""
 MAX_WALK_CHARS = 1_000_000
 """Characters of string values one event's walk reads (and scrubs): more than an
-event can carry (`MAX_EVENT_BYTES`); the strings past it are replaced by a marker."""
+event can carry (`EVENT_BYTES_CAP`); the strings past it are replaced by a marker."""
 CYCLE = "[cycle]"
 """What a container becomes where it contains itself (at any depth)."""
 
@@ -301,14 +302,14 @@ class Outgoing:
         while True:
             walk = _Walk(self.scrubber, cap)
             cleaned = _renamed(walk.properties(properties))
-            if walk.size <= MAX_EVENT_BYTES or _exact_size(cleaned) <= MAX_EVENT_BYTES:
+            if walk.size <= EVENT_BYTES_CAP or _exact_size(cleaned) <= EVENT_BYTES_CAP:
                 break
             cap //= 4
             # Cutting strings again helps only if some string is longer than the new cap.
             if cap < _SMALLEST_CUT or walk.longest <= cap:
                 _diagnostics.report_once(
                     "too-large",
-                    f"an event stayed over {MAX_EVENT_BYTES} bytes with its strings cut to"
+                    f"an event stayed over {EVENT_BYTES_CAP} bytes with its strings cut to"
                     f" {cap * 4} characters; it was dropped (too_large). Reported once.",
                 )
                 return None

@@ -49,6 +49,8 @@ _EXTRA_USERS = ("uid", "user_id")
 # (False); read by the handler, never properties.
 EXTRA_TO_EVENTS = "posthog_event"
 EXTRA_TO_LOGS = "posthog_logs"
+# Extra keys that make a record an event regardless of ``event_level``.
+EXTRA_EVENT_KEYS: tuple[str, ...] = (*_EXTRA_IDS, _EXTRA_EVENT_TYPE)
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}

@@ -31,9 +31,6 @@ from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
 from .stats import DropReason
 
-# Extra keys that make a record an event regardless of ``event_level``.
-EXTRA_EVENT_KEYS: tuple[str, ...] = ("id", "event_id", "event_type")
-
 # Event properties that are fields of the log itself, or renamed, not copied.
 _NOT_ATTRIBUTES = frozenset({"longDescription", "level", "logger", "module", "function", "line"})
 _SESSION_PROPERTY = "$session_id"

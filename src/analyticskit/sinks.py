@@ -24,7 +24,7 @@ from ._counters import SinkLoss
 from ._exception_event import exception_properties
 from ._json import json_line
 from ._message import Message
-from ._outgoing import MAX_EVENT_BYTES, scrub_sdk_event
+from ._outgoing import EVENT_BYTES_CAP, scrub_sdk_event
 from ._scrub import Scrubber
 from .context import trace_properties
 
@@ -261,7 +261,7 @@ class PostHogSink:
         if event is None:
             _diagnostics.report_once(
                 "exception-too-large",
-                f"an $exception stayed over {MAX_EVENT_BYTES} bytes with its frames cut;"
+                f"an $exception stayed over {EVENT_BYTES_CAP} bytes with its frames cut;"
                 " it was dropped (too_large). Reported once.",
             )
             self._report("too_large", 1)
