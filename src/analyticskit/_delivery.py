@@ -181,8 +181,12 @@ class Delivery:
     def add_ticker(self, due: Callable[[bool], list[Snapshot]]) -> None:
         """Poll ``due`` (a bound method, held weakly) on every pass of the worker, and
         with True at flush and shutdown: what it returns is queued (a front-end's
-        summaries of held-back records)."""
-        self._tickers.append(weakref.WeakMethod(due))
+        summaries of held-back records). The tickers that died are dropped here,
+        so that a front-end moving back and forth (the shared default swapped) leaves
+        one entry, not one per visit."""
+        # Replaced, never mutated, so the worker's pass needs no lock.
+        live = [ref for ref in self._tickers if ref() is not None]
+        self._tickers = [*live, weakref.WeakMethod(due)]
 
     def _tick(self, everything: bool, deadline: float | None = None) -> int:
         """Queue the front-ends' summaries that are due; how many. With a ``deadline``
@@ -190,10 +194,9 @@ class Delivery:
         hold the fork guard for as long as the application's code it runs takes."""
         self._report_held_back()
         queued = 0
-        for ref in list(self._tickers):
+        for ref in self._tickers:
             due = ref()
             if due is None:
-                self._tickers.remove(ref)
                 continue
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             # The fork guard: a front-end's tables have locks.

@@ -128,15 +128,7 @@ class OtlpLogsSink:
         self._session: Any = None
         self._envelope: tuple[bytes, bytes] | None = None
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            method = weakref.WeakMethod(self._reset)
-
-            def in_child() -> None:
-                reset = method()
-                if reset is not None:
-                    reset()
-
-            os.register_at_fork(after_in_child=in_child)
+        _LIVE_SINKS.add(self)
 
     def __repr__(self) -> str:
         return f"<OtlpLogsSink to {self.endpoint}>"  # never the key
@@ -366,6 +358,20 @@ class OtlpLogsSink:
         if session is not None:
             with contextlib.suppress(Exception):
                 session.close()
+
+
+#: The sinks alive, reset in a forked child by one hook registered once: a hook per
+#: sink would stay registered for the life of the process (``os`` cannot remove one).
+_LIVE_SINKS: weakref.WeakSet[OtlpLogsSink] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for sink in list(_LIVE_SINKS):
+        sink._reset()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def _encoded(message: LogMessage) -> bytes:
