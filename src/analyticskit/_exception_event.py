@@ -37,7 +37,16 @@ def exception_properties(
     """
     if exception_is_already_captured(exception):
         raise ValueError("captured by posthog already")
-    exceptions = exceptions_from_error_tuple(exc_info_from_error(exception))
+    exceptions = _exception_list(client, exception)
+    event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
+    if _size(event) <= EVENT_BYTES_CAP:
+        return event
+    return _with_frames_cut(event, exceptions)
+
+
+def _exception_list(client: posthog.Posthog, exception: BaseException) -> list[dict[str, Any]]:
+    """posthog's ``$exception_list``, in-app frames marked, long messages cut."""
+    exceptions: list[dict[str, Any]] = exceptions_from_error_tuple(exc_info_from_error(exception))
     handle_in_app(
         {"exception": {"values": exceptions}},
         in_app_include=client.in_app_modules,
@@ -47,9 +56,13 @@ def exception_properties(
         text = value.get("value")
         if isinstance(text, str) and len(text) > MAX_STRING_CHARS:
             value["value"] = f"{text[:MAX_STRING_CHARS]}... [truncated]"
-    event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
-    if _size(event) <= EVENT_BYTES_CAP:
-        return event
+    return exceptions
+
+
+def _with_frames_cut(
+    event: dict[str, Any], exceptions: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``event`` with fewer frames kept in each stack until it fits; None if it never does."""
     stacks = [v["stacktrace"] for v in exceptions if isinstance(v.get("stacktrace"), dict)]
     whole = [list(stack.get("frames") or ()) for stack in stacks]
     for kept in _KEPT_AT_EACH_END:
