@@ -56,7 +56,6 @@ _SDK_EVENT_NODES = 200_000
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
-_UNSEEN: Any = object()
 _NOTHING: dict[str, Any] = {}
 _NOT_ENCODED = "__could_not_encode__"  # python-json-logger's answer when str and repr raise
 _encoder = JsonEncoder()
@@ -85,6 +84,12 @@ class _Walk:
         self.over = 0  # values replaced by a marker: cycles, nesting, the budget
         self.errors = 0  # a user's object raised while read
         self.path: set[int] = set()  # ids of the containers being walked
+        # Every property of every event is looked up here: the keys and short
+        # strings seen before are answered from the scrubber's tables, inline.
+        self.known_keys: dict[str, str | None] = _NOTHING
+        self.known_texts: dict[str, str] = _NOTHING
+        if scrubber is not None:
+            self.known_keys, self.known_texts = scrubber.known_keys, scrubber.known_texts
 
     def properties(self, value: Mapping[str, Any]) -> dict[str, Any]:
         """The event's own properties dict (read as it is: it is analyticskit's)."""
@@ -123,20 +128,24 @@ class _Walk:
                 return self.mapping(value, depth + 1)
             if isinstance(value, _SEQUENCES):
                 return self.sequence(value, depth + 1)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                # One level at a time (dataclasses.asdict copies the whole graph).
-                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-                return self.mapping(fields, depth + 1)
-            converted = _encoder.default(value)
-            if converted == _NOT_ENCODED:  # its __str__ and __repr__ raised
-                self.errors += 1
-                return self.marker(f"[unreadable {type(value).__name__}]")
-            return self.value(converted, depth + 1)
+            return self.other(value, depth + 1)
         except Exception as error:
             self.errors += 1
             return self.marker(f"[unreadable {type(value).__name__}: {type(error).__name__}]")
         finally:
             path.discard(key)
+
+    def other(self, value: Any, depth: int) -> Any:
+        """A dataclass, as a mapping; any other object, as python-json-logger encodes it."""
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # One level at a time (dataclasses.asdict copies the whole graph).
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return self.mapping(fields, depth)
+        converted = _encoder.default(value)
+        if converted == _NOT_ENCODED:  # its __str__ and __repr__ raised
+            self.errors += 1
+            return self.marker(f"[unreadable {type(value).__name__}]")
+        return self.value(converted, depth)
 
     def marker(self, text: str) -> str:
         self.over += 1
@@ -163,32 +172,17 @@ class _Walk:
 
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        scrubber = self.scrubber
         items: Iterable[tuple[Any, Any]] = value.items()
         if type(value) is dict and len(value) <= self.nodes:
             self.nodes -= len(value)  # the common case: no check per item
         else:
             items = self.in_budget(items)
-        # This runs for every property of every event: the keys and short strings
-        # seen before are answered from the scrubber's tables, inline.
-        keys, texts = (
-            (_NOTHING, _NOTHING)
-            if scrubber is None
-            else (
-                scrubber.known_keys,
-                scrubber.known_texts,
-            )
-        )
+        keys, texts = self.known_keys, self.known_texts
         size = 0
         for raw_key, item in items:
-            key = keys.get(raw_key, _UNSEEN) if type(raw_key) is str else _UNSEEN
-            if key is _UNSEEN:
-                name = self.key(raw_key)
-                key = name if scrubber is None else scrubber.key(name)
-                if key is None:
-                    key, item = name, MASK  # a secret's name: its value is masked
-            elif key is None:
-                key, item = raw_key, MASK
+            key = keys.get(raw_key) if type(raw_key) is str else None
+            if key is None:  # a key not seen yet, or a secret's name
+                key, item = self.new_key(raw_key, item)
             size += len(key) + 4
             if type(item) is str:
                 known = texts.get(item)
@@ -203,6 +197,15 @@ class _Walk:
         if self.nodes < 0:
             out["[cut]"] = self.marker(_OVER_BUDGET)
         return out
+
+    def new_key(self, raw_key: object, item: Any) -> tuple[str, Any]:
+        """A key not answered from the scrubber's table, as sent, and its value (masked
+        if the key names a secret)."""
+        name = self.key(raw_key)
+        key = name if self.scrubber is None else self.scrubber.key(name)
+        if key is None:
+            return name, MASK  # a secret's name: its value is masked
+        return key, item
 
     def in_budget(self, items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         for item in items:
