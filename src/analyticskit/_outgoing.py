@@ -57,6 +57,10 @@ _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped 
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
 _NOTHING: dict[str, Any] = {}
+# Without a scrubber, the keys sent as they are (short, ASCII), answered inline as
+# the scrubber's table answers them; bounded in entries.
+_PLAIN_KEYS: dict[str, str | None] = {}
+_PLAIN_KEYS_SIZE = 4096
 _NOT_ENCODED = "__could_not_encode__"  # python-json-logger's answer when str and repr raise
 _encoder = JsonEncoder()
 
@@ -86,7 +90,7 @@ class _Walk:
         self.path: set[int] = set()  # ids of the containers being walked
         # Every property of every event is looked up here: the keys and short
         # strings seen before are answered from the scrubber's tables, inline.
-        self.known_keys: dict[str, str | None] = _NOTHING
+        self.known_keys: dict[str, str | None] = _PLAIN_KEYS
         self.known_texts: dict[str, str] = _NOTHING
         if scrubber is not None:
             self.known_keys, self.known_texts = scrubber.known_keys, scrubber.known_texts
@@ -202,7 +206,12 @@ class _Walk:
         """A key not answered from the scrubber's table, as sent, and its value (masked
         if the key names a secret)."""
         name = self.key(raw_key)
-        key = name if self.scrubber is None else self.scrubber.key(name)
+        if self.scrubber is None:
+            plain = type(raw_key) is str and name is raw_key and name.isascii()
+            if plain and len(_PLAIN_KEYS) < _PLAIN_KEYS_SIZE:
+                _PLAIN_KEYS[name] = name  # sent as it is, its size counted exactly
+            return name, item
+        key = self.scrubber.key(name)
         if key is None:
             return name, MASK  # a secret's name: its value is masked
         return key, item
