@@ -49,8 +49,7 @@ from urllib.parse import urlsplit
 
 from analyticskit._capture_contract import (
     CAPTURE_PATHS,
-    MAX_DISTINCT_ID,
-    MAX_EVENT_BYTES,
+    POSTHOG_MAX_EVENT_BYTES,
     Rejected,
     parse_request,
     read_body,
@@ -60,10 +59,9 @@ from otlp_logs import decode_logs
 __all__ = [
     "CAPTURE_PATHS",
     "LOGS_PATH",
-    "MAX_DISTINCT_ID",
-    "MAX_EVENT_BYTES",
     "MAX_LOGS_BODY",
     "OTLP_LOGS_PATH",
+    "POSTHOG_MAX_EVENT_BYTES",
     "CaptureServer",
     "RequestRecord",
 ]

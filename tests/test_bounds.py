@@ -476,3 +476,23 @@ def test_an_exception_that_cannot_fit_is_counted_too_large_never_sent(
     assert capture_server.events_named("$exception") == []
     err = capsys.readouterr().err
     assert "dropped (too_large)" in err and "v" * 100 not in err
+
+
+def test_a_delivery_keeps_one_ticker_per_live_front_end() -> None:
+    # A front-end moving back to the shared default (each capture_events ends so)
+    # registers its summaries again; the earlier ones, dead, must not pile up.
+    from analyticskit._delivery import Delivery
+    from analyticskit.testing import MemorySink
+
+    class Ticker:
+        def due(self, everything: bool) -> list[Any]:
+            return []
+
+    delivery = Delivery(MemorySink(), 100, track=False)
+    kept = Ticker()
+    delivery.add_ticker(kept.due)
+    for _ in range(50):
+        delivery.add_ticker(Ticker().due)  # dies at once, as a swapped-out front-end's
+    assert len(delivery._tickers) <= 2
+    assert delivery._tick(True) == 0
+    delivery.shutdown(1)

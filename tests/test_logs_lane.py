@@ -395,6 +395,20 @@ def test_a_forked_childs_logs_arrive_once(
     }
 
 
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.register_at_fork")
+def test_logs_sinks_register_no_fork_hook_each(
+    capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # os cannot remove a fork hook: one per sink would stay for the process's life.
+    from analyticskit._logs_sink import OtlpLogsSink
+
+    registered: list[object] = []
+    monkeypatch.setattr(os, "register_at_fork", lambda **hooks: registered.append(hooks))
+    for _ in range(3):
+        OtlpLogsSink(api_key=API_KEY, host=capture_server.url, resource={}).close(1)
+    assert registered == []
+
+
 def test_without_a_key_logs_go_to_the_local_sink_marked_as_logs(run_python: RunPython) -> None:
     proc = run_python(
         """

@@ -29,15 +29,15 @@ from datetime import datetime
 from email.message import Message
 from typing import Any, Protocol, cast
 
+from ._validate import MAX_DISTINCT_ID
+
 #: Paths accepted with the ``/batch/`` contract (the SDK's default, its aliases and
 #: its AI lane).
 CAPTURE_PATHS: frozenset[str] = frozenset(
     {"/batch/", "/batch", "/e/", "/e", "/i/v0/e/", "/i/v0/e", "/i/v0/ai/batch/", "/i/v0/ai/batch"}
 )
-#: Largest accepted event, measured as its compact UTF-8 JSON encoding.
-MAX_EVENT_BYTES = 1_000_000
-#: PostHog refuses a longer distinct id, and the batch it came in.
-MAX_DISTINCT_ID = 200
+#: PostHog's largest accepted event, measured as its compact UTF-8 JSON encoding.
+POSTHOG_MAX_EVENT_BYTES = 1_000_000
 
 
 class Rejected(Exception):
@@ -205,39 +205,58 @@ def _check_event(index: int, event: Any) -> None:
     where = f"batch[{index}]"
     if not isinstance(event, dict):
         raise invalid("invalid_event", f"{where} is not a JSON object")
-    name = event.get("event")
+    _check_name(where, event.get("event"))
+    _check_distinct_id(where, event.get("distinct_id"))
+    _check_properties(where, event.get("properties"))
+    _check_uuid(where, event.get("uuid"))
+    _check_timestamp(where, event.get("timestamp"))
+    _check_event_size(where, event)
+
+
+def _check_name(where: str, name: object) -> None:
     if not isinstance(name, str) or not name:
         raise invalid("missing_event_name", f"{where} has no event name")
-    distinct_id = event.get("distinct_id")
+
+
+def _check_distinct_id(where: str, distinct_id: object) -> None:
     if distinct_id is None or not str(distinct_id).strip():
         raise invalid("missing_distinct_id", f"{where} has no distinct_id")
     if len(str(distinct_id)) > MAX_DISTINCT_ID:
         raise invalid("invalid_distinct_id", f"{where}.distinct_id is over {MAX_DISTINCT_ID} chars")
-    properties = event.get("properties")
+
+
+def _check_properties(where: str, properties: object) -> None:
     if properties is not None and not isinstance(properties, dict):
         raise invalid("invalid_event", f"{where}.properties is not a JSON object")
-    event_uuid = event.get("uuid")
-    if event_uuid is not None:
-        try:
-            uuid.UUID(event_uuid)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise invalid("invalid_event", f"{where}.uuid is not a UUID: {event_uuid!r}") from exc
-    timestamp = event.get("timestamp")
-    if timestamp is not None:
-        if not isinstance(timestamp, str):
-            raise invalid("invalid_event", f"{where}.timestamp is not a string")
-        iso = timestamp[:-1] + "+00:00" if timestamp.endswith(("Z", "z")) else timestamp
-        try:
-            datetime.fromisoformat(iso)
-        except ValueError as exc:
-            raise invalid(
-                "invalid_event", f"{where}.timestamp is not ISO-8601: {timestamp!r}"
-            ) from exc
+
+
+def _check_uuid(where: str, event_uuid: Any) -> None:
+    if event_uuid is None:
+        return
+    try:
+        uuid.UUID(event_uuid)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise invalid("invalid_event", f"{where}.uuid is not a UUID: {event_uuid!r}") from exc
+
+
+def _check_timestamp(where: str, timestamp: object) -> None:
+    if timestamp is None:
+        return
+    if not isinstance(timestamp, str):
+        raise invalid("invalid_event", f"{where}.timestamp is not a string")
+    iso = timestamp[:-1] + "+00:00" if timestamp.endswith(("Z", "z")) else timestamp
+    try:
+        datetime.fromisoformat(iso)
+    except ValueError as exc:
+        raise invalid("invalid_event", f"{where}.timestamp is not ISO-8601: {timestamp!r}") from exc
+
+
+def _check_event_size(where: str, event: dict[str, Any]) -> None:
     size = len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > MAX_EVENT_BYTES:
+    if size > POSTHOG_MAX_EVENT_BYTES:
         raise Rejected(
             413,
             "validation_error",
             "event_too_big",
-            f"{where} is {size} bytes, over the {MAX_EVENT_BYTES} byte limit",
+            f"{where} is {size} bytes, over the {POSTHOG_MAX_EVENT_BYTES} byte limit",
         )

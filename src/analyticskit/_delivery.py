@@ -52,6 +52,22 @@ _HAND_OVER_GRACE = 0.05  # seconds
 _UNDERSIZED = 64 * 1024  # bytes
 
 
+def _held_back_line(noun: str, counts: dict[DropReason, int], final: bool) -> str:
+    """`Delivery._report_held_back`'s line: ``counts`` since the last one, or (``final``)
+    the totals."""
+    summary = ", ".join(f"{reason}={count}" for reason, count in sorted(counts.items()))
+    total = sum(counts.values())
+    noun = noun if total > 1 else noun[:-1]  # "1 event", "2 events"
+    if final:
+        return (
+            f"held back {total} {noun} in all to cap PostHog volume ({summary}), as stats() says."
+        )
+    return (
+        f"held back {total} {noun} to cap PostHog volume ({summary});"
+        " at most one such line a minute, and the totals at shutdown."
+    )
+
+
 class Delivery:
     """Moves snapshots from callers' threads to a sink, within a memory bound.
 
@@ -181,8 +197,12 @@ class Delivery:
     def add_ticker(self, due: Callable[[bool], list[Snapshot]]) -> None:
         """Poll ``due`` (a bound method, held weakly) on every pass of the worker, and
         with True at flush and shutdown: what it returns is queued (a front-end's
-        summaries of held-back records)."""
-        self._tickers.append(weakref.WeakMethod(due))
+        summaries of held-back records). The tickers that died are dropped here,
+        so that a front-end moving back and forth (the shared default swapped) leaves
+        one entry, not one per visit."""
+        # Replaced, never mutated, so the worker's pass needs no lock.
+        live = [ref for ref in self._tickers if ref() is not None]
+        self._tickers = [*live, weakref.WeakMethod(due)]
 
     def _tick(self, everything: bool, deadline: float | None = None) -> int:
         """Queue the front-ends' summaries that are due; how many. With a ``deadline``
@@ -190,10 +210,9 @@ class Delivery:
         hold the fork guard for as long as the application's code it runs takes."""
         self._report_held_back()
         queued = 0
-        for ref in list(self._tickers):
+        for ref in self._tickers:
             due = ref()
             if due is None:
-                self._tickers.remove(ref)
                 continue
             wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             # The fork guard: a front-end's tables have locks.
@@ -215,10 +234,7 @@ class Delivery:
         most once every `_REPORT_EVERY` seconds; ``final`` (at shutdown, once the
         counts are frozen): the totals, if anything was held back since."""
         now = time.monotonic()
-        last = self._reported_at
-        if (
-            not final and last is not None and now - last < _REPORT_EVERY
-        ) or not self._report_lock.acquire(blocking=final):
+        if self._reported_lately(now, final) or not self._report_lock.acquire(blocking=final):
             return
         try:
             counts = self.counters.dropped_for(_HELD_BACK)
@@ -228,18 +244,15 @@ class Delivery:
             self._reported, self._reported_at = counts, now
             if final:
                 new = {reason: count for reason, count in counts.items() if count}
-            summary = ", ".join(f"{reason}={count}" for reason, count in sorted(new.items()))
-            total = sum(new.values())
-            noun = self.noun if total > 1 else self.noun[:-1]  # "1 event", "2 events"
-            _diagnostics.report(
-                f"held back {total} {noun} in all to cap PostHog volume ({summary}),"
-                " as stats() says."
-                if final
-                else f"held back {total} {noun} to cap PostHog volume ({summary});"
-                " at most one such line a minute, and the totals at shutdown."
-            )
+            _diagnostics.report(_held_back_line(self.noun, new, final))
         finally:
             self._report_lock.release()
+
+    def _reported_lately(self, now: float, final: bool) -> bool:
+        """Whether the last held-back line is under `_REPORT_EVERY` seconds old (never,
+        for the ``final`` one)."""
+        last = self._reported_at
+        return not final and last is not None and now - last < _REPORT_EVERY
 
     def wake(self) -> None:
         """Ask the worker to hand over what is buffered now; never waits."""

@@ -51,13 +51,12 @@ from ._capture_contract import (
 from ._devstore import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
 from ._logs_sink import LOGS_PATH
 from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
+from ._otlp_http import MAX_BODY_BYTES as MAX_LOGS_BODY_BYTES
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: Largest events request body, raw or inflated (PostHog's own limit is 20 MB).
 MAX_BODY_BYTES = 20 * 1024 * 1024
-#: Largest logs request body, raw or inflated (PostHog Logs answers 413 past it).
-MAX_LOGS_BODY_BYTES = 2 * 1024 * 1024
 #: PostHog Logs' path, the one PostHog's onboarding shows, and OTLP's standard one
 #: (a Collector's, or ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` pointed here).
 LOGS_PATHS = frozenset({LOGS_PATH, "/otlp/v1/logs", "/v1/logs"})
@@ -173,26 +172,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not logs and path not in CAPTURE_PATHS:
             self._not_found(path)
             return
-        content_type = self.headers.get_content_type()
-        if content_type not in ((JSON_TYPE, PROTOBUF_TYPE) if logs else (JSON_TYPE,)):
-            self._send_json(
-                415,
-                {
-                    "type": "validation_error",
-                    "code": "unsupported_media_type",
-                    "detail": f"Content-Type {content_type} is not what the SDKs send",
-                },
-            )
+        content_type = self._content_type(logs)
+        if content_type is None:
             return
         try:
             if logs:
                 self._post_logs(content_type)
             else:
-                raw = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
-                encoding = self.headers.get("Content-Encoding", "")
-                batch = parse_request(encoding, raw, max_bytes=MAX_BODY_BYTES)
-                self._dev.store.add_events(batch.events)
-                self._send_json(200, {"status": 1})
+                self._post_events()
         except Rejected as rejected:
             self._send_json(rejected.status, rejected.body)
         except StoreFull as full:
@@ -203,6 +190,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(
                 500, {"type": "server_error", "code": "internal", "detail": repr(error)}
             )
+
+    def _content_type(self, logs: bool) -> str | None:
+        """The request's Content-Type; None (answered 415) if the SDKs never send it."""
+        content_type = self.headers.get_content_type()
+        if content_type in ((JSON_TYPE, PROTOBUF_TYPE) if logs else (JSON_TYPE,)):
+            return content_type
+        self._send_json(
+            415,
+            {
+                "type": "validation_error",
+                "code": "unsupported_media_type",
+                "detail": f"Content-Type {content_type} is not what the SDKs send",
+            },
+        )
+        return None
+
+    def _post_events(self) -> None:
+        raw = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
+        encoding = self.headers.get("Content-Encoding", "")
+        batch = parse_request(encoding, raw, max_bytes=MAX_BODY_BYTES)
+        self._dev.store.add_events(batch.events)
+        self._send_json(200, {"status": 1})
 
     def _post_logs(self, content_type: str) -> None:
         raw = read_body(self.rfile, self.headers, MAX_LOGS_BODY_BYTES)

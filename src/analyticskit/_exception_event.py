@@ -21,7 +21,7 @@ from posthog.exception_utils import (
     handle_in_app,
 )
 
-from ._outgoing import MAX_EVENT_BYTES, MAX_STRING_CHARS
+from ._outgoing import EVENT_BYTES_CAP, MAX_STRING_CHARS
 
 # Frames kept at each end of a stack that must be cut, in the order tried.
 _KEPT_AT_EACH_END = (64, 16, 4)
@@ -31,13 +31,22 @@ def exception_properties(
     client: posthog.Posthog, exception: BaseException, properties: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The ``$exception`` event's properties for ``exception`` (with ``properties``),
-    under `MAX_EVENT_BYTES` as JSON; None if it cannot fit with its frames cut.
+    under `EVENT_BYTES_CAP` as JSON; None if it cannot fit with its frames cut.
 
     Raises ValueError if the exception was captured by posthog already.
     """
     if exception_is_already_captured(exception):
         raise ValueError("captured by posthog already")
-    exceptions = exceptions_from_error_tuple(exc_info_from_error(exception))
+    exceptions = _exception_list(client, exception)
+    event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
+    if _size(event) <= EVENT_BYTES_CAP:
+        return event
+    return _with_frames_cut(event, exceptions)
+
+
+def _exception_list(client: posthog.Posthog, exception: BaseException) -> list[dict[str, Any]]:
+    """posthog's ``$exception_list``, in-app frames marked, long messages cut."""
+    exceptions: list[dict[str, Any]] = exceptions_from_error_tuple(exc_info_from_error(exception))
     handle_in_app(
         {"exception": {"values": exceptions}},
         in_app_include=client.in_app_modules,
@@ -47,15 +56,19 @@ def exception_properties(
         text = value.get("value")
         if isinstance(text, str) and len(text) > MAX_STRING_CHARS:
             value["value"] = f"{text[:MAX_STRING_CHARS]}... [truncated]"
-    event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
-    if _size(event) <= MAX_EVENT_BYTES:
-        return event
+    return exceptions
+
+
+def _with_frames_cut(
+    event: dict[str, Any], exceptions: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``event`` with fewer frames kept in each stack until it fits; None if it never does."""
     stacks = [v["stacktrace"] for v in exceptions if isinstance(v.get("stacktrace"), dict)]
     whole = [list(stack.get("frames") or ()) for stack in stacks]
     for kept in _KEPT_AT_EACH_END:
         for stack, frames in zip(stacks, whole, strict=True):
             stack["frames"] = _cut(frames, kept)
-        if _size(event) <= MAX_EVENT_BYTES:
+        if _size(event) <= EVENT_BYTES_CAP:
             return event
     return None
 

@@ -29,13 +29,14 @@ from ._delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
 from ._message import Message, Snapshot
 from ._record_to_event import (
+    EXTRA_EVENT_KEYS,
     EXTRA_TO_EVENTS,
     EXTRA_TO_LOGS,
     RESERVED,
     RecordMapper,
     RecordSnapshot,
 )
-from ._record_to_log import EXTRA_EVENT_KEYS, LogSnapshot
+from ._record_to_log import LogSnapshot
 from ._volume import RecordVolume, RepeatTable, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
@@ -181,16 +182,7 @@ class FrontEnd:
         route = self.routes.get(name)
         if route is not None:
             return route
-        options = self.options
-        if _guard.matches(name, options.ignored):
-            route = _SKIP_RECURSION
-        elif (options.include and not _name_matches(name, options.include)) or (
-            options.exclude and _name_matches(name, options.exclude)
-        ):
-            route = _SKIP_FILTERED
-        else:
-            prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
-            route = options.sources[max(prefixes, key=len)] if prefixes else options.default_source
+        route = _route(self.options, name)
         if len(self.routes) >= _ROUTE_CACHE_SIZE:
             self.routes.clear()
         self.routes[name] = route
@@ -279,6 +271,23 @@ class FrontEnd:
             if self.watched[lane] is not delivery:
                 self.watch(delivery, lane)
             delivery.submit(item)
+
+
+def _route(options: HandlerOptions, name: str) -> str | _Skip:
+    """`FrontEnd.route`'s answer, uncached."""
+    if _guard.matches(name, options.ignored):
+        return _SKIP_RECURSION
+    if _filtered_out(options, name):
+        return _SKIP_FILTERED
+    prefixes = [p for p in options.sources if _guard.matches(name, (p,))]
+    return options.sources[max(prefixes, key=len)] if prefixes else options.default_source
+
+
+def _filtered_out(options: HandlerOptions, name: str) -> bool:
+    """Whether logger ``name`` is outside ``include`` or inside ``exclude``."""
+    if options.include and not _name_matches(name, options.include):
+        return True
+    return bool(options.exclude) and _name_matches(name, options.exclude)
 
 
 class _Summaries:

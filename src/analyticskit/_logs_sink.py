@@ -128,15 +128,7 @@ class OtlpLogsSink:
         self._session: Any = None
         self._envelope: tuple[bytes, bytes] | None = None
         self._reset()
-        if hasattr(os, "register_at_fork"):
-            method = weakref.WeakMethod(self._reset)
-
-            def in_child() -> None:
-                reset = method()
-                if reset is not None:
-                    reset()
-
-            os.register_at_fork(after_in_child=in_child)
+        _LIVE_SINKS.add(self)
 
     def __repr__(self) -> str:
         return f"<OtlpLogsSink to {self.endpoint}>"  # never the key
@@ -292,28 +284,11 @@ class OtlpLogsSink:
         """One batch until it is sent, dropped by the rules, or the sink closes."""
         attempt = 0
         while not self._closed:
-            timeout = self._export_timeout
-            if self._give_up_at is not None:  # exporting on flush's own thread
-                timeout = min(timeout, self._give_up_at - time.monotonic())
-                if timeout <= 0:
-                    return  # still pending: counted at the shutdown's deadline
+            timeout = self._attempt_timeout()
+            if timeout is None:
+                return  # still pending: counted at the shutdown's deadline
             answer = post(self._session, self.endpoint, self._headers, body, timeout)
-            verdict = answer.verdict
-            if verdict is Verdict.SENT:
-                self._take_size = min(self._batch_size, self._take_size + 1)
-                self._settle(len(records))
-                return
-            if verdict is Verdict.TOO_LARGE:
-                if len(records) == 1:
-                    self._lost("too_large", 1, 413)
-                    return
-                half = len(records) // 2
-                self._take_size = max(1, min(self._take_size, half))
-                self._send_fitting(records[:half])
-                self._send_fitting(records[half:])
-                return
-            if verdict is Verdict.REJECTED:
-                self._lost("rejected", len(records), answer.status)
+            if self._settled(answer.verdict, records, answer.status):
                 return
             attempt += 1
             if attempt >= _MAX_ATTEMPTS:
@@ -323,6 +298,40 @@ class OtlpLogsSink:
             # the records are counted there (timeout) and the wait ends at close.
             if not self._wait(answer.retry_after or _backoff(attempt)):
                 return
+
+    def _attempt_timeout(self) -> float | None:
+        """One request's timeout; None past the deadline of a flush exporting on its
+        own thread."""
+        timeout = self._export_timeout
+        if self._give_up_at is not None:
+            timeout = min(timeout, self._give_up_at - time.monotonic())
+            if timeout <= 0:
+                return None
+        return timeout
+
+    def _settled(self, verdict: Verdict, records: list[bytes], status: int | None) -> bool:
+        """Act on an answer that ends this batch's attempts (sent, too large, rejected);
+        False for one to retry."""
+        if verdict is Verdict.SENT:
+            self._take_size = min(self._batch_size, self._take_size + 1)
+            self._settle(len(records))
+        elif verdict is Verdict.TOO_LARGE:
+            self._split(records)
+        elif verdict is Verdict.REJECTED:
+            self._lost("rejected", len(records), status)
+        else:
+            return False
+        return True
+
+    def _split(self, records: list[bytes]) -> None:
+        """A batch refused with 413: each half on its own, a single record dropped."""
+        if len(records) == 1:
+            self._lost("too_large", 1, 413)
+            return
+        half = len(records) // 2
+        self._take_size = max(1, min(self._take_size, half))
+        self._send_fitting(records[:half])
+        self._send_fitting(records[half:])
 
     def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` before a retry; False (without waiting) if that would pass
@@ -366,6 +375,20 @@ class OtlpLogsSink:
         if session is not None:
             with contextlib.suppress(Exception):
                 session.close()
+
+
+#: The sinks alive, reset in a forked child by one hook registered once: a hook per
+#: sink would stay registered for the life of the process (``os`` cannot remove one).
+_LIVE_SINKS: weakref.WeakSet[OtlpLogsSink] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for sink in list(_LIVE_SINKS):
+        sink._reset()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def _encoded(message: LogMessage) -> bytes:

@@ -30,9 +30,10 @@ MAX_STRING_CHARS = 64 * 1024
 """A longer string value, at any depth, is cut (with a marker saying how much)."""
 MAX_KEY_CHARS = 256
 """A longer property key is cut."""
-MAX_EVENT_BYTES = 800 * 1024
-"""An event's properties, as JSON, stay under this: the SDK drops an event over
-900 KiB (silently), and PostHog refuses one over 1 MB."""
+EVENT_BYTES_CAP = 800 * 1024
+"""Our cap on an event's properties, as JSON, below PostHog's limit: the SDK drops
+an event over 900 KiB (silently), and PostHog refuses one over 1 MB
+(``_capture_contract.POSTHOG_MAX_EVENT_BYTES``)."""
 MAX_INT_BITS = 63
 """Integers beyond 64-bit range become strings: PostHog's JSON cannot hold them,
 and Python cannot even print one of more than 4,300 digits."""
@@ -44,7 +45,7 @@ very deep value, a generator or an object whose ``__iter__`` lies costs an
 event a few milliseconds of the worker's time at most."""
 MAX_WALK_CHARS = 1_000_000
 """Characters of string values one event's walk reads (and scrubs): more than an
-event can carry (`MAX_EVENT_BYTES`); the strings past it are replaced by a marker."""
+event can carry (`EVENT_BYTES_CAP`); the strings past it are replaced by a marker."""
 CYCLE = "[cycle]"
 """What a container becomes where it contains itself (at any depth)."""
 
@@ -55,8 +56,11 @@ _SDK_EVENT_NODES = 200_000
 _SMALLEST_CUT = 256  # per-string cap below which an oversized event is dropped instead
 _OVER_BUDGET = "[cut: over the walk's budget]"
 _SEQUENCES = (list, tuple)
-_UNSEEN: Any = object()
 _NOTHING: dict[str, Any] = {}
+# Without a scrubber, the keys sent as they are (short, ASCII), answered inline as
+# the scrubber's table answers them; bounded in entries.
+_PLAIN_KEYS: dict[str, str | None] = {}
+_PLAIN_KEYS_SIZE = 4096
 _NOT_ENCODED = "__could_not_encode__"  # python-json-logger's answer when str and repr raise
 _encoder = JsonEncoder()
 
@@ -84,6 +88,12 @@ class _Walk:
         self.over = 0  # values replaced by a marker: cycles, nesting, the budget
         self.errors = 0  # a user's object raised while read
         self.path: set[int] = set()  # ids of the containers being walked
+        # Every property of every event is looked up here: the keys and short
+        # strings seen before are answered from the scrubber's tables, inline.
+        self.known_keys: dict[str, str | None] = _PLAIN_KEYS
+        self.known_texts: dict[str, str] = _NOTHING
+        if scrubber is not None:
+            self.known_keys, self.known_texts = scrubber.known_keys, scrubber.known_texts
 
     def properties(self, value: Mapping[str, Any]) -> dict[str, Any]:
         """The event's own properties dict (read as it is: it is analyticskit's)."""
@@ -122,20 +132,24 @@ class _Walk:
                 return self.mapping(value, depth + 1)
             if isinstance(value, _SEQUENCES):
                 return self.sequence(value, depth + 1)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                # One level at a time (dataclasses.asdict copies the whole graph).
-                fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-                return self.mapping(fields, depth + 1)
-            converted = _encoder.default(value)
-            if converted == _NOT_ENCODED:  # its __str__ and __repr__ raised
-                self.errors += 1
-                return self.marker(f"[unreadable {type(value).__name__}]")
-            return self.value(converted, depth + 1)
+            return self.other(value, depth + 1)
         except Exception as error:
             self.errors += 1
             return self.marker(f"[unreadable {type(value).__name__}: {type(error).__name__}]")
         finally:
             path.discard(key)
+
+    def other(self, value: Any, depth: int) -> Any:
+        """A dataclass, as a mapping; any other object, as python-json-logger encodes it."""
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # One level at a time (dataclasses.asdict copies the whole graph).
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return self.mapping(fields, depth)
+        converted = _encoder.default(value)
+        if converted == _NOT_ENCODED:  # its __str__ and __repr__ raised
+            self.errors += 1
+            return self.marker(f"[unreadable {type(value).__name__}]")
+        return self.value(converted, depth)
 
     def marker(self, text: str) -> str:
         self.over += 1
@@ -162,32 +176,17 @@ class _Walk:
 
     def mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        scrubber = self.scrubber
         items: Iterable[tuple[Any, Any]] = value.items()
         if type(value) is dict and len(value) <= self.nodes:
             self.nodes -= len(value)  # the common case: no check per item
         else:
             items = self.in_budget(items)
-        # This runs for every property of every event: the keys and short strings
-        # seen before are answered from the scrubber's tables, inline.
-        keys, texts = (
-            (_NOTHING, _NOTHING)
-            if scrubber is None
-            else (
-                scrubber.known_keys,
-                scrubber.known_texts,
-            )
-        )
+        keys, texts = self.known_keys, self.known_texts
         size = 0
         for raw_key, item in items:
-            key = keys.get(raw_key, _UNSEEN) if type(raw_key) is str else _UNSEEN
-            if key is _UNSEEN:
-                name = self.key(raw_key)
-                key = name if scrubber is None else scrubber.key(name)
-                if key is None:
-                    key, item = name, MASK  # a secret's name: its value is masked
-            elif key is None:
-                key, item = raw_key, MASK
+            key = keys.get(raw_key) if type(raw_key) is str else None
+            if key is None:  # a key not seen yet, or a secret's name
+                key, item = self.new_key(raw_key, item)
             size += len(key) + 4
             if type(item) is str:
                 known = texts.get(item)
@@ -202,6 +201,20 @@ class _Walk:
         if self.nodes < 0:
             out["[cut]"] = self.marker(_OVER_BUDGET)
         return out
+
+    def new_key(self, raw_key: object, item: Any) -> tuple[str, Any]:
+        """A key not answered from the scrubber's table, as sent, and its value (masked
+        if the key names a secret)."""
+        name = self.key(raw_key)
+        if self.scrubber is None:
+            plain = type(raw_key) is str and name is raw_key and name.isascii()
+            if plain and len(_PLAIN_KEYS) < _PLAIN_KEYS_SIZE:
+                _PLAIN_KEYS[name] = name  # sent as it is, its size counted exactly
+            return name, item
+        key = self.scrubber.key(name)
+        if key is None:
+            return name, MASK  # a secret's name: its value is masked
+        return key, item
 
     def in_budget(self, items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         for item in items:
@@ -301,14 +314,14 @@ class Outgoing:
         while True:
             walk = _Walk(self.scrubber, cap)
             cleaned = _renamed(walk.properties(properties))
-            if walk.size <= MAX_EVENT_BYTES or _exact_size(cleaned) <= MAX_EVENT_BYTES:
+            if walk.size <= EVENT_BYTES_CAP or _exact_size(cleaned) <= EVENT_BYTES_CAP:
                 break
             cap //= 4
             # Cutting strings again helps only if some string is longer than the new cap.
             if cap < _SMALLEST_CUT or walk.longest <= cap:
                 _diagnostics.report_once(
                     "too-large",
-                    f"an event stayed over {MAX_EVENT_BYTES} bytes with its strings cut to"
+                    f"an event stayed over {EVENT_BYTES_CAP} bytes with its strings cut to"
                     f" {cap * 4} characters; it was dropped (too_large). Reported once.",
                 )
                 return None

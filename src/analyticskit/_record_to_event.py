@@ -49,6 +49,8 @@ _EXTRA_USERS = ("uid", "user_id")
 # (False); read by the handler, never properties.
 EXTRA_TO_EVENTS = "posthog_event"
 EXTRA_TO_LOGS = "posthog_logs"
+# Extra keys that make a record an event regardless of ``event_level``.
+EXTRA_EVENT_KEYS: tuple[str, ...] = (*_EXTRA_IDS, _EXTRA_EVENT_TYPE)
 
 # python-json-logger's list misses taskName before Python 3.12.
 _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
@@ -305,14 +307,7 @@ class RecordMapper:
         """The event for one record (``event`` False: for the logs lane, whose ids
         are not event names, and are not capped)."""
         attrs = snap.attrs
-        try:
-            extras = {
-                k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")
-            }
-        except (AttributeError, TypeError):  # a key that is not a str (extra={1: ...})
-            extras = _extras_with_odd_keys(attrs)
-        extras.pop(EXTRA_TO_EVENTS, None)
-        extras.pop(EXTRA_TO_LOGS, None)
+        extras = _extras(attrs)
         levelno: int = attrs["levelno"]
         rule = self._level_map.get(levelno, _NO_RULE)
         event_type: EventType = _choice(
@@ -397,6 +392,17 @@ def _cut_record(attrs: dict[str, Any], message: str, text: str) -> tuple[str, st
     if attrs.get("args"):
         attrs["args"] = ("[formatted into the message]",)
     return message, text, size
+
+
+def _extras(attrs: dict[Any, Any]) -> dict[str, Any]:
+    """A record's extra keys, but the lane switches (`EXTRA_TO_EVENTS`, `EXTRA_TO_LOGS`)."""
+    try:
+        extras = {k: v for k, v in attrs.items() if k not in _RESERVED and not k.startswith("_")}
+    except (AttributeError, TypeError):  # a key that is not a str (extra={1: ...})
+        extras = _extras_with_odd_keys(attrs)
+    extras.pop(EXTRA_TO_EVENTS, None)
+    extras.pop(EXTRA_TO_LOGS, None)
+    return extras
 
 
 def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:

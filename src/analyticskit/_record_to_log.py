@@ -31,9 +31,6 @@ from ._outgoing import MAX_STRING_CHARS
 from ._record_to_event import RecordSnapshot
 from .stats import DropReason
 
-# Extra keys that make a record an event regardless of ``event_level``.
-EXTRA_EVENT_KEYS: tuple[str, ...] = ("id", "event_id", "event_type")
-
 # Event properties that are fields of the log itself, or renamed, not copied.
 _NOT_ATTRIBUTES = frozenset({"longDescription", "level", "logger", "module", "function", "line"})
 _SESSION_PROPERTY = "$session_id"
@@ -124,32 +121,8 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
     """The log for one record: the event the events lane would build, flattened."""
     event = snap.mapper.build(snap, event=False)
     attrs = snap.attrs
-    attributes: dict[str, Any] = {
-        "logger.name": attrs["name"],
-        "code.file.path": attrs["pathname"],
-        "code.function.name": attrs["funcName"],
-        "code.line.number": attrs["lineno"],
-    }
-    if attrs.get("args") and isinstance(attrs["msg"], str):
-        attributes[TEMPLATE_ATTRIBUTE] = _text(attrs["msg"])
-    exc_info = attrs.get("exc_info")
-    if exc_info and exc_info[1] is not None:
-        attributes["exception.type"] = type(exc_info[1]).__qualname__
-        attributes["exception.message"] = _text(str(exc_info[1]))
-        attributes["exception.stacktrace"] = _text(
-            attrs.get("exc_text") or _formatter.formatException(exc_info)
-        )
-    properties = event.properties
-    if properties.get(SESSION_ID_ATTRIBUTE):
-        # The user's own sessionId wins, and is the replay session PostHog means by
-        # it, not a secret: it travels as $session_id, as the context's does.
-        properties = {**properties, _SESSION_PROPERTY: properties[SESSION_ID_ATTRIBUTE]}
-        del properties[SESSION_ID_ATTRIBUTE]
-    for key, value in properties.items():
-        # $session_id keeps its PostHog name through the outgoing filters (which
-        # leave PostHog's own keys alone); `log_attributes` renames it.
-        if key not in _NOT_ATTRIBUTES and value is not None:
-            attributes[key] = _attribute(value)
+    attributes = _record_attributes(attrs)
+    _add_properties(attributes, event.properties)
     if event.distinct_id is not None:
         attributes.setdefault(DISTINCT_ID_ATTRIBUTE, event.distinct_id)
     levelno: int = attrs["levelno"]
@@ -165,3 +138,37 @@ def to_log(snap: RecordSnapshot) -> LogMessage:
         severity_text=level_name(levelno, attrs["levelname"]),
         severity_number=severity_number(levelno),
     )
+
+
+def _record_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The record's own attributes: where it was logged, its template, its exception."""
+    attributes: dict[str, Any] = {
+        "logger.name": attrs["name"],
+        "code.file.path": attrs["pathname"],
+        "code.function.name": attrs["funcName"],
+        "code.line.number": attrs["lineno"],
+    }
+    if attrs.get("args") and isinstance(attrs["msg"], str):
+        attributes[TEMPLATE_ATTRIBUTE] = _text(attrs["msg"])
+    exc_info = attrs.get("exc_info")
+    if exc_info and exc_info[1] is not None:
+        attributes["exception.type"] = type(exc_info[1]).__qualname__
+        attributes["exception.message"] = _text(str(exc_info[1]))
+        attributes["exception.stacktrace"] = _text(
+            attrs.get("exc_text") or _formatter.formatException(exc_info)
+        )
+    return attributes
+
+
+def _add_properties(attributes: dict[str, Any], properties: dict[str, Any]) -> None:
+    """The event's properties as attributes, but those that are the log's own fields."""
+    if properties.get(SESSION_ID_ATTRIBUTE):
+        # The user's own sessionId wins, and is the replay session PostHog means by
+        # it, not a secret: it travels as $session_id, as the context's does.
+        properties = {**properties, _SESSION_PROPERTY: properties[SESSION_ID_ATTRIBUTE]}
+        del properties[SESSION_ID_ATTRIBUTE]
+    for key, value in properties.items():
+        # $session_id keeps its PostHog name through the outgoing filters (which
+        # leave PostHog's own keys alone); `log_attributes` renames it.
+        if key not in _NOT_ATTRIBUTES and value is not None:
+            attributes[key] = _attribute(value)

@@ -167,21 +167,13 @@ class Scrubber:
         patterns: Iterable[str | Pattern[str]] = DEFAULT_PATTERNS,
     ) -> None:
         keys = list(keys)
-        names = {_normalized(k) for k in keys if _normalized(k)}
-        self._anywhere = tuple(sorted(n for n in names if len(n) >= 6))
-        self._words = frozenset(n for n in names if len(n) < 6)
-        patterns = list(patterns)
+        self._anywhere, self._words = _key_names(keys)
         # The default patterns run only on text holding one of their triggers; a
         # pattern of the user's runs on every string. Each masks its matches, keeping
         # its group "keep" (a scheme, a "key=").
-        self._defaults = [re.compile(p) for p in patterns if p in DEFAULT_PATTERNS]
+        self._defaults, self._others = _compiled_patterns(patterns)
         self._aws = re.compile(AWS_SECRET_PATTERN) if self._defaults else None
         self._key_value = key_value_pattern(keys)
-        self._others = [
-            p if isinstance(p, Pattern) else re.compile(p)
-            for p in patterns
-            if p not in DEFAULT_PATTERNS
-        ]
         self._secret_keys: dict[str, bool] = {}
         #: The answers of `key` and (for texts of up to 64 characters) `text`, read
         #: directly by the walk's fast path; bounded in entries.
@@ -235,16 +227,40 @@ class Scrubber:
             if key_value is not None and any(t in lower for t in key_value[1]):
                 value = key_value[0].sub(_mask, value)
             if self._defaults:
-                for trigger in _DEFAULT_TRIGGERS:
-                    if trigger in lower:
-                        for pattern in self._defaults:
-                            value = pattern.sub(_mask, value)
-                        break
-                if self._aws is not None and len(value) >= _AWS_SECRET_CHARS:
-                    value = self._aws.sub(MASK, value)
+                value = self._default_masks(value, lower)
         for pattern in self._others:
             value = pattern.sub(_mask, value)
         return value
+
+    def _default_masks(self, value: str, lower: str) -> str:
+        """``value`` through the default patterns (if it holds one of their triggers)
+        and the AWS secret key's."""
+        for trigger in _DEFAULT_TRIGGERS:
+            if trigger in lower:
+                for pattern in self._defaults:
+                    value = pattern.sub(_mask, value)
+                break
+        if self._aws is not None and len(value) >= _AWS_SECRET_CHARS:
+            value = self._aws.sub(MASK, value)
+        return value
+
+
+def _key_names(keys: list[str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The normalized secret key names: those found anywhere in a key (6 characters
+    or more), and the shorter ones, found only as a word of it."""
+    names = {_normalized(k) for k in keys if _normalized(k)}
+    anywhere = tuple(sorted(n for n in names if len(n) >= 6))
+    return anywhere, frozenset(n for n in names if len(n) < 6)
+
+
+def _compiled_patterns(
+    patterns: Iterable[str | Pattern[str]],
+) -> tuple[list[Pattern[str]], list[Pattern[str]]]:
+    """The default patterns among ``patterns``, and the user's, compiled."""
+    patterns = list(patterns)
+    defaults = [re.compile(p) for p in patterns if p in DEFAULT_PATTERNS]
+    others = [re.compile(p) for p in patterns if p not in DEFAULT_PATTERNS]
+    return defaults, others
 
 
 def compile_patterns(field: str, patterns: object) -> list[Pattern[str]]:

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._levels import level_number
 from ._validate import check, positive_problem
@@ -120,24 +120,34 @@ def _level_caps(field_name: str, value: object) -> LevelCaps:
         return DEFAULT_LEVEL_CAPS
     if value is False:
         return LevelCaps(((logging.NOTSET, None),))
-    if isinstance(value, Mapping) and value and all(_is_level(key) for key in value):
-        given = sorted(
-            (
-                (
-                    level_number(f"{field_name}[{key!r}]", key),
-                    DEFAULT_LEVEL_CAPS.cap(level_number(field_name, key))
-                    if cap is True or cap is None
-                    else parse_rate_limit(f"{field_name}[{key!r}]", cap, None),
-                )
-                for key, cap in value.items()
-            ),
-            key=lambda item: -item[0],
-        )
-        lowest = given[-1][0]
-        below = tuple(entry for entry in DEFAULT_LEVEL_CAPS.by_level if entry[0] < lowest)
-        return LevelCaps(tuple(given) + below)
+    if _is_by_level(value):
+        return _caps_by_level(field_name, cast(Mapping[object, object], value))
     cap = parse_rate_limit(field_name, value, None)
     return LevelCaps(((logging.NOTSET, cap),))
+
+
+def _is_by_level(value: object) -> bool:
+    """Whether ``value`` is a non-empty mapping of level names (or numbers)."""
+    return isinstance(value, Mapping) and bool(value) and all(_is_level(key) for key in value)
+
+
+def _caps_by_level(field_name: str, value: Mapping[object, object]) -> LevelCaps:
+    """A mapping of levels to caps; the levels below the lowest given keep the defaults."""
+    given = sorted(
+        (_level_cap(field_name, key, cap) for key, cap in value.items()),
+        key=lambda item: -item[0],
+    )
+    lowest = given[-1][0]
+    below = tuple(entry for entry in DEFAULT_LEVEL_CAPS.by_level if entry[0] < lowest)
+    return LevelCaps(tuple(given) + below)
+
+
+def _level_cap(field_name: str, key: object, cap: object) -> tuple[int, RateLimit | None]:
+    """One level's entry: its number, and its cap (True or None: the default's)."""
+    where = f"{field_name}[{key!r}]"
+    if cap is True or cap is None:
+        return level_number(where, key), DEFAULT_LEVEL_CAPS.cap(level_number(field_name, key))
+    return level_number(where, key), parse_rate_limit(where, cap, None)
 
 
 def parse_record_caps(field_name: str, value: object) -> RecordCaps | None:
@@ -155,10 +165,21 @@ def parse_record_caps(field_name: str, value: object) -> RecordCaps | None:
             " 'per_second', a mapping of level names to caps, or a mapping of logger"
             f" names to caps, got {value!r}"
         )
-    if (set(value) <= {"burst", "per_second"} and value) or (
-        "" not in value and value and all(_is_level(key) for key in value)
-    ):
+    if _is_one_logger(value):
         return RecordCaps((("", _level_caps(field_name, value)),))
+    return _caps_by_logger(field_name, value)
+
+
+def _is_one_logger(value: Mapping[object, object]) -> bool:
+    """Whether ``value`` is one logger's caps (a cap, or caps by level), not caps by
+    logger name."""
+    if not value:
+        return False
+    return set(value) <= {"burst", "per_second"} or ("" not in value and _is_by_level(value))
+
+
+def _caps_by_logger(field_name: str, value: Mapping[object, object]) -> RecordCaps:
+    """A mapping of logger names to one logger's caps, the longest names first."""
     by_logger = []
     for name, caps in value.items():
         if not isinstance(name, str):
@@ -282,15 +303,29 @@ class RepeatTable:
                     seen.first_seen = created
                 seen.count += 1
                 return None
-            if seen is not None and seen.count:
-                self._ended.append(seen)
-            elif len(self._open) >= TABLE_SIZE:  # full: windows with repeats end early
-                self._ended.extend(w for w in self._open.values() if w.count)
-                self._open = {}
-            window = self._open[key] = Window(created)
-            return window
+            return self._open_window(key, seen, created)
         finally:
             lock.release()
+
+    def _open_window(self, key: Any, ended: Window | None, created: float) -> Window:
+        """A new window for ``key`` (under the lock); the one it replaces, ``ended``,
+        kept for its summary if it held repeats."""
+        if ended is not None and ended.count:
+            self._ended.append(ended)
+        elif len(self._open) >= TABLE_SIZE:  # full: windows with repeats end early
+            self._ended.extend(w for w in self._open.values() if w.count)
+            self._open = {}
+        window = self._open[key] = Window(created)
+        return window
+
+    def _ended_keys(self, now: float, everything: bool) -> list[Any]:
+        """The keys of the open windows decided and ended at ``now`` (all with
+        ``everything``)."""
+        return [
+            key
+            for key, seen in self._open.items()
+            if seen.decided and (everything or now - seen.opened >= self.window)
+        ]
 
     @staticmethod
     def decide(window: Window, sample: Any) -> None:
@@ -304,14 +339,30 @@ class RepeatTable:
         with repeats held and a record sent; each is forgotten, so a summary is made
         once."""
         with self._lock:
-            ended = [
-                key
-                for key, seen in self._open.items()
-                if seen.decided and (everything or now - seen.opened >= self.window)
-            ]
+            ended = self._ended_keys(now, everything)
             windows = self._ended + [self._open.pop(key) for key in ended]
             self._ended = [seen for seen in windows if not seen.decided]
         return [seen for seen in windows if seen.count and seen.sample is not None]
+
+
+def _seen(
+    repeats: RepeatTable,
+    key: Callable[[], Any] | None,
+    name: str,
+    levelno: int,
+    message: str,
+    user: object,
+    created: float,
+) -> Window | None:
+    """`RepeatTable.seen` for a record, by ``key()``, or, if that is None or cannot be
+    hashed, by its logger, level, message and user."""
+    try:
+        identical = key and key()
+        if identical is None:
+            raise TypeError  # keyed by the message
+        return repeats.seen(identical, created)
+    except Exception:  # unhashable: a list among the extras, a value's __hash__
+        return repeats.seen((name, levelno, table_key(message), _key_part(user)), created)
 
 
 class Sampler:
@@ -416,13 +467,7 @@ class RecordVolume:
         needs it."""
         repeats = self.repeats
         if window is None and repeats is not None and len(message) <= DEDUPE_MAX_CHARS:
-            try:
-                identical = key and key()
-                if identical is None:
-                    raise TypeError  # keyed by the message
-                window = repeats.seen(identical, created)
-            except Exception:  # unhashable: a list among the extras, a value's __hash__
-                window = repeats.seen((name, levelno, table_key(message), _key_part(user)), created)
+            window = _seen(repeats, key, name, levelno, message, user, created)
             if window is None:
                 return "deduplicated"
         reason = self._decide(name, levelno, created, user, event_id)

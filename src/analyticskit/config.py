@@ -39,6 +39,14 @@ class Settings:
         for name, value in (("api_key", api_key), ("host", host)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
-        key = (api_key or env.get(ENV_API_KEY) or env.get(ENV_PROJECT_API_KEY) or "").strip()
-        resolved_host = (host or env.get(ENV_HOST) or "").strip() or DEFAULT_HOST
-        return cls(api_key=key or None, host=resolved_host.rstrip("/"))
+        return cls(api_key=_resolve_key(api_key, env), host=_resolve_host(host, env))
+
+
+def _resolve_key(api_key: str | None, env: Mapping[str, str]) -> str | None:
+    key = api_key or env.get(ENV_API_KEY) or env.get(ENV_PROJECT_API_KEY) or ""
+    return key.strip() or None
+
+
+def _resolve_host(host: str | None, env: Mapping[str, str]) -> str:
+    resolved = (host or env.get(ENV_HOST) or "").strip() or DEFAULT_HOST
+    return resolved.rstrip("/")

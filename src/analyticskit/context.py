@@ -174,21 +174,21 @@ def snapshot() -> CallerContext:
     Treat the result as read-only: with nothing bound it is `EMPTY`, and with only
     a span it may be the last call's (one span usually spans many records).
     """
-    global _span_only
-    span = None
-    if OTEL_TRACE in _modules:
-        read = _read_span or _span_reader()
-        span = read() if read is not None else None
+    span = current_span() if OTEL_TRACE in _modules else None
     if scope_in_use() is None and _bound_user.get() is None:
-        if span is None:
-            return EMPTY
-        last = _span_only
-        if last.span is not span:
-            last = _span_only = CallerContext(None, {}, None, span)
-        return last
+        return EMPTY if span is None else _span_only_context(span)
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
     session_id = posthog_contexts.get_context_session_id()
     if distinct_id is None and not tags and session_id is None and span is None:
         return EMPTY
     return CallerContext(distinct_id, tags, session_id, span)
+
+
+def _span_only_context(span: object) -> CallerContext:
+    """The context of a caller with only a span: the last one's while the span is."""
+    global _span_only
+    last = _span_only
+    if last.span is not span:
+        last = _span_only = CallerContext(None, {}, None, span)
+    return last

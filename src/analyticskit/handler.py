@@ -259,32 +259,58 @@ def install(level: int | str = logging.INFO, **options: Any) -> PostHogHandler:
     ``basicConfig(force=True)``, a framework's takeover) while records go through
     it, one line on stderr says so, naming the likely cause.
     """
-    global _installed
     root = logging.getLogger()
     arguments = (level, dict(options))
-    number = level_number("level", level)
-    if options.get("event_level") is None:
-        options["event_level"] = number  # the events lane keeps ``level``
-    for name in ("event_level", "logs_level"):
-        if options.get(name) is not None:
-            number = min(number, level_number(name, options[name]))
+    number = _lowest_level(level, options)
     with _install_lock:  # two threads installing at once still attach one handler
         present = [h for h in root.handlers if isinstance(h, PostHogHandler)]
         if present:
-            handler = present[0]
-            _check_reinstall(handler, arguments)
-            if _installed is None or _installed[0] is not handler:
-                handler.setLevel(number)  # dictConfig's: its lanes follow its level
+            handler = _reuse(present[0], arguments, number)
         else:
-            handler = PostHogHandler(number, **options)
-            if not root.handlers and logging.lastResort is not None:
-                root.addHandler(logging.lastResort)
-            root.addHandler(handler)
-            watch = RootWatch(handler, lambda h: isinstance(h, PostHogHandler))
-            handler.analytics.delivery.add_ticker(watch.check)
-            _installed = (handler, arguments, watch)
+            handler = _attach(root, arguments, number, options)
         if root.level > number:
             root.setLevel(number)
+    return handler
+
+
+def _lowest_level(level: int | str, options: dict[str, Any]) -> int:
+    """The lowest of ``level`` and the lanes' levels; ``event_level`` set to ``level``
+    in ``options`` when not given (the events lane keeps ``level``)."""
+    number = level_number("level", level)
+    if options.get("event_level") is None:
+        options["event_level"] = number
+    for name in ("event_level", "logs_level"):
+        if options.get(name) is not None:
+            number = min(number, level_number(name, options[name]))
+    return number
+
+
+def _reuse(
+    handler: PostHogHandler, arguments: tuple[int | str, dict[str, Any]], number: int
+) -> PostHogHandler:
+    """The root logger's `PostHogHandler`, if ``arguments`` are the ones it got."""
+    _check_reinstall(handler, arguments)
+    if _installed is None or _installed[0] is not handler:
+        handler.setLevel(number)  # dictConfig's: its lanes follow its level
+    return handler
+
+
+def _attach(
+    root: logging.Logger,
+    arguments: tuple[int | str, dict[str, Any]],
+    number: int,
+    options: dict[str, Any],
+) -> PostHogHandler:
+    """A new `PostHogHandler` on the root logger (with `logging.lastResort` if the root
+    logger had no handler), watched for its removal."""
+    global _installed
+    handler = PostHogHandler(number, **options)
+    if not root.handlers and logging.lastResort is not None:
+        root.addHandler(logging.lastResort)
+    root.addHandler(handler)
+    watch = RootWatch(handler, lambda h: isinstance(h, PostHogHandler))
+    handler.analytics.delivery.add_ticker(watch.check)
+    _installed = (handler, arguments, watch)
     return handler
 
 

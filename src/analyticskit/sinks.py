@@ -24,7 +24,7 @@ from ._counters import SinkLoss
 from ._exception_event import exception_properties
 from ._json import json_line
 from ._message import Message
-from ._outgoing import MAX_EVENT_BYTES, scrub_sdk_event
+from ._outgoing import EVENT_BYTES_CAP, scrub_sdk_event
 from ._scrub import Scrubber
 from .context import trace_properties
 
@@ -123,22 +123,27 @@ class Sink(Protocol):
 def check_sink(sink: object, **connection: object) -> None:
     """Raise TypeError unless ``sink`` has every member of `Sink`, and ValueError if a
     connection argument (``api_key``, ``host``, ``client``) is given beside it."""
-    missing = [name for name in SINK_MEMBERS if not hasattr(sink, name)]
-    uncallable = [
-        n for n in SINK_MEMBERS[1:] if n not in missing and not callable(getattr(sink, n))
-    ]
-    if missing or uncallable:
-        raise TypeError(
-            f"sink must implement analyticskit.Sink ({', '.join(SINK_MEMBERS)}),"
-            f" got {type(sink).__name__}"
-            + (f" without {', '.join(missing)}" if missing else "")
-            + (f" whose {', '.join(uncallable)} is not callable" if uncallable else "")
-        )
+    _check_members(sink)
     given = sorted(name for name, value in connection.items() if value is not None)
     if given:
         raise ValueError(
             f"give either sink or {', '.join(given)}, not both (a sink is where events go)"
         )
+
+
+def _check_members(sink: object) -> None:
+    missing = [name for name in SINK_MEMBERS if not hasattr(sink, name)]
+    uncallable = [
+        n for n in SINK_MEMBERS[1:] if n not in missing and not callable(getattr(sink, n))
+    ]
+    if not missing and not uncallable:
+        return
+    without = f" without {', '.join(missing)}" if missing else ""
+    not_callable = f" whose {', '.join(uncallable)} is not callable" if uncallable else ""
+    raise TypeError(
+        f"sink must implement analyticskit.Sink ({', '.join(SINK_MEMBERS)}),"
+        f" got {type(sink).__name__}{without}{not_callable}"
+    )
 
 
 class PostHogSink:
@@ -261,7 +266,7 @@ class PostHogSink:
         if event is None:
             _diagnostics.report_once(
                 "exception-too-large",
-                f"an $exception stayed over {MAX_EVENT_BYTES} bytes with its frames cut;"
+                f"an $exception stayed over {EVENT_BYTES_CAP} bytes with its frames cut;"
                 " it was dropped (too_large). Reported once.",
             )
             self._report("too_large", 1)
