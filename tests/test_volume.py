@@ -424,3 +424,55 @@ def test_per_logger_and_per_level_caps_from_dict_config(
 def test_bad_per_logger_caps_raise(make_handler: MakeHandler, value: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         make_handler(rate_limit=value)
+
+
+def test_a_record_that_differs_from_a_storm_in_one_part_is_not_its_repeat(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    # One template object, as a literal shared by two call sites: each record that
+    # differs from the storm's in its value, level or logger is told apart.
+    handler, log = make_handler(**LONG_WINDOW)
+    child = logging.getLogger(f"{log.name}.child")
+    template = "payment provider timed out"
+    logged: Counter[tuple[str, str, str]] = Counter()
+    for i in range(2_000):
+        log.error(template, extra={"provider": "acme"})
+        logged[("ERROR", log.name, "acme")] += 1
+        # Each right after one of the storm's, the record compared with last.
+        if i % 500 == 0:
+            log.error(template, extra={"provider": f"p{i}"})
+            logged[("ERROR", log.name, f"p{i}")] += 1
+        elif i % 500 == 1:
+            log.warning(template, extra={"provider": "acme"})
+            logged[("WARNING", log.name, "acme")] += 1
+        elif i % 500 == 2:
+            child.error(template, extra={"provider": "acme"})
+            logged[("ERROR", child.name, "acme")] += 1
+    handler.flush(timeout=30)
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    received: Counter[tuple[str, str, str]] = Counter()
+    for event in events:
+        properties = event["properties"]
+        identity = (properties["level"], properties["logger"], properties["provider"])
+        received[identity] += properties.get("repeatCount", 1)
+    assert received == logged
+    assert stats.dropped["deduplicated"] == stats.emitted - stats.sent
+    assert balanced(stats)
+
+
+def test_a_storm_that_goes_on_after_a_flush_is_summed_up_again(
+    make_handler: MakeHandler, capture_server: CaptureServer
+) -> None:
+    handler, log = make_handler(**LONG_WINDOW)
+    for _ in range(3):
+        for _ in range(500):
+            log.error("database unreachable")
+        handler.flush(timeout=30)  # ends the storm's window, and sums it up
+    stats = handler.stats()
+    events = capture_server.wait_for(stats.sent, timeout=30)
+    assert sum(e["properties"].get("repeatCount", 1) for e in events) == 1_500
+    assert stats.dropped["deduplicated"] == 1_500 - len(
+        [e for e in events if "repeatCount" not in e["properties"]]
+    )
+    assert balanced(stats)

@@ -257,23 +257,9 @@ class RecordMapper:
         window = None
         if repeats is not None:
             if msg is repeats.last_msg:
-                try:
-                    like_last = (
-                        args == repeats.last_args and record.__dict__.get("uid") == repeats.last_uid
-                    )
-                except Exception:  # an argument's own __eq__
-                    like_last = False
-            else:
-                like_last = False
-            if like_last:  # the window it opens; held back if it repeats a recent one
-                key = _repeat_key(record.__dict__, message, caller)
-                if key is not None:  # None: not keyed here (the worker asks)
-                    try:
-                        window = repeats.seen(key, record.created) or False
-                    except Exception:  # unhashable: a list among the extras, a __hash__
-                        window = None
-                    if window is False:  # counted in its window
-                        return None
+                window = _caller_repeat(repeats, record, message, caller)
+                if window is False:  # counted in its window
+                    return None
             else:
                 repeats.last_msg, repeats.last_args = msg, args
                 repeats.last_uid = record.__dict__.get("uid")
@@ -423,6 +409,53 @@ def _extras_with_odd_keys(attrs: dict[Any, Any]) -> dict[str, Any]:
         if key not in _RESERVED and not key.startswith("_"):
             extras[key] = value
     return extras
+
+
+def _caller_repeat(
+    repeats: RepeatTable, record: logging.LogRecord, message: str, caller: context.CallerContext
+) -> Window | bool | None:
+    """The caller's check of a record with the last one's template: False if it repeats
+    a recent record (counted in its window), else the window it opens, or None (not
+    keyed here: the worker asks). An exact repeat of the record keyed last (a loop's
+    storm) is counted without a key of its own being made and hashed."""
+    attrs = record.__dict__
+    try:
+        args, uid = record.args, attrs.get("uid")
+        if args != repeats.last_args or uid != repeats.last_uid:
+            repeats.last_args, repeats.last_uid = args, uid
+            return None
+        last = repeats.last
+        if (
+            last is not None
+            and _is_key_of(last[0], attrs, message, caller)
+            and repeats.again(last[1], record.created)
+        ):
+            return False
+        key = _repeat_key(attrs, message, caller)
+        return None if key is None else (repeats.seen_last(key, record.created) or False)
+    except Exception:  # an argument's own __eq__; unhashable: a list among the extras
+        return None
+
+
+def _is_key_of(
+    key: tuple[Any, ...], attrs: dict[str, Any], message: str, caller: context.CallerContext
+) -> bool:
+    """Whether `_repeat_key` would give this record ``key``, compared part by part."""
+    name, levelno, keyed_message, extras, user, exc_type = key
+    if (
+        message != keyed_message
+        or attrs["name"] != name
+        or attrs["levelno"] != levelno
+        or len(attrs) - PLAIN_RECORD_ATTRS != len(extras)
+    ):
+        return False
+    for extra, value in extras:
+        if extra not in attrs or attrs[extra] != value:
+            return False
+    exc_info = attrs["exc_info"]
+    return (exc_info[0] if exc_info else None) is exc_type and user == (
+        None if caller is context.EMPTY else (caller.distinct_id, caller.session_id)
+    )
 
 
 def _repeat_key(

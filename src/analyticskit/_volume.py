@@ -255,11 +255,13 @@ class Window:
     """A de-duplication window, opened at ``opened`` by a record (``sample`` once the
     worker let it go out): the records identical to it until the window ends."""
 
-    __slots__ = ("count", "decided", "first_seen", "last_seen", "opened", "sample")
+    __slots__ = ("closed", "count", "decided", "first_seen", "last_seen", "opened", "sample")
 
     def __init__(self, opened: float) -> None:
         self.opened = opened
         self.count = 0
+        #: Out of the table: no repeat is counted in it any more (`RepeatTable.again`).
+        self.closed = False
         #: The worker has decided the opening record's fate; ``sample`` is the
         #: record when it went out (else None: its repeats are counted, not summed up).
         self.decided = False
@@ -285,6 +287,9 @@ class RepeatTable:
         self.last_msg: object = None
         self.last_args: object = None
         self.last_uid: object = None
+        #: The key the caller made last and its window: an exact repeat of that
+        #: record (a loop's storm) is counted by `again`, without a key of its own.
+        self.last: tuple[Any, Window] | None = None
         self._lock = threading.Lock()
 
     def seen(self, key: Any, created: float) -> Window | None:
@@ -293,26 +298,54 @@ class RepeatTable:
         lock = self._lock
         lock.acquire()
         try:
-            seen = self._open.get(key)
-            if seen is not None and created - seen.opened < self.window:
-                if not seen.count:
-                    seen.first_seen = seen.last_seen = created
-                elif created > seen.last_seen:
-                    seen.last_seen = created
-                elif created < seen.first_seen:  # buffered before the caller's check
-                    seen.first_seen = created
-                seen.count += 1
-                return None
-            return self._open_window(key, seen, created)
+            window, opened = self._look(key, created)
         finally:
             lock.release()
+        return window if opened else None
+
+    def seen_last(self, key: Any, created: float) -> Window | None:
+        """`seen`, for the caller's record: its key and window become `last`."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            window, opened = self._look(key, created)
+            self.last = (key, window)
+        finally:
+            lock.release()
+        return window if opened else None
+
+    def again(self, window: Window, created: float) -> bool:
+        """Count a record identical to ``window``'s (`last`'s) in it, if it is still
+        open at ``created``; False if it is not (ask `seen_last`)."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            if window.closed or created - window.opened >= self.window:
+                return False
+            _count(window, created)
+            return True
+        finally:
+            lock.release()
+
+    def _look(self, key: Any, created: float) -> tuple[Window, bool]:
+        """``key``'s open window and False, the record counted in it; or the window
+        it opens and True (under the lock)."""
+        seen = self._open.get(key)
+        if seen is not None and created - seen.opened < self.window:
+            _count(seen, created)
+            return seen, False
+        return self._open_window(key, seen, created), True
 
     def _open_window(self, key: Any, ended: Window | None, created: float) -> Window:
         """A new window for ``key`` (under the lock); the one it replaces, ``ended``,
         kept for its summary if it held repeats."""
-        if ended is not None and ended.count:
-            self._ended.append(ended)
+        if ended is not None:
+            ended.closed = True
+            if ended.count:
+                self._ended.append(ended)
         elif len(self._open) >= TABLE_SIZE:  # full: windows with repeats end early
+            for open_window in self._open.values():
+                open_window.closed = True
             self._ended.extend(w for w in self._open.values() if w.count)
             self._open = {}
         window = self._open[key] = Window(created)
@@ -341,8 +374,21 @@ class RepeatTable:
         with self._lock:
             ended = self._ended_keys(now, everything)
             windows = self._ended + [self._open.pop(key) for key in ended]
+            for window in windows:
+                window.closed = True
             self._ended = [seen for seen in windows if not seen.decided]
         return [seen for seen in windows if seen.count and seen.sample is not None]
+
+
+def _count(window: Window, created: float) -> None:
+    """One more repeat in ``window``, logged at ``created`` (under the table's lock)."""
+    if not window.count:
+        window.first_seen = window.last_seen = created
+    elif created > window.last_seen:
+        window.last_seen = created
+    elif created < window.first_seen:  # buffered before the caller's check
+        window.first_seen = created
+    window.count += 1
 
 
 def _seen(
