@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import posthog
 import pytest
 
 import analyticskit
 from analyticskit import EventData, _diagnostics
 from analyticskit._scrub import DEFAULT_SECRET_KEYS, MASK
 from capture_server import CaptureServer
+from conftest import API_KEY
 from helpers import SEED, MakeAnalytics, MakeHandler, by_marker, deliver
 
 SECRET = "s3cr3t-value-0123456789"
@@ -309,17 +311,25 @@ def test_keys_posthog_gives_a_meaning_are_renamed_or_kept_on_purpose(
 # -- Error Tracking -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("own_client", [False, True], ids=["api_key", "client"])
 def test_exceptions_sent_to_error_tracking_are_scrubbed(
-    make_handler: MakeHandler, capture_server: CaptureServer
+    make_handler: MakeHandler, capture_server: CaptureServer, own_client: bool
 ) -> None:
-    handler, log = make_handler(capture_exceptions=True)
-    token = "Bearer abcdefghijklmnopqrstuvwx"
+    # Whoever built the posthog client: analyticskit, or the application (client=).
+    client = posthog.Posthog(API_KEY, host=capture_server.url) if own_client else None
     try:
-        raise PermissionError(f"upstream refused {token}")
-    except PermissionError:
-        log.exception("call failed")
+        given = {"client": client} if client is not None else {}
+        handler, log = make_handler(capture_exceptions=True, **given)
+        token = "Bearer abcdefghijklmnopqrstuvwx"
+        try:
+            raise PermissionError(f"upstream refused {token}")
+        except PermissionError:
+            log.exception("call failed")
 
-    events = deliver(handler, capture_server, 2)
+        events = deliver(handler, capture_server, 2)
+    finally:
+        if client is not None:
+            client.shutdown()
     exception = next(e for e in events if e["event"] == "$exception")
     assert "abcdefghijklmnopqrstuvwx" not in str(exception["properties"])
     assert "upstream refused Bearer [Filtered]" in str(exception["properties"])

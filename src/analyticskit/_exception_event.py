@@ -11,6 +11,7 @@ between them), and an event that still does not fit is not handed over at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import posthog
@@ -28,17 +29,27 @@ _KEPT_AT_EACH_END = (64, 16, 4)
 
 
 def exception_properties(
-    client: posthog.Posthog, exception: BaseException, properties: dict[str, Any]
+    client: posthog.Posthog,
+    exception: BaseException,
+    properties: dict[str, Any],
+    scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """The ``$exception`` event's properties for ``exception`` (with ``properties``),
-    under `EVENT_BYTES_CAP` as JSON; None if it cannot fit with its frames cut.
+    passed through ``scrub``, under `EVENT_BYTES_CAP` as JSON; None if it cannot
+    fit with its frames cut.
 
     Raises ValueError if the exception was captured by posthog already.
     """
     if exception_is_already_captured(exception):
         raise ValueError("captured by posthog already")
-    exceptions = _exception_list(client, exception)
-    event = {"$exception_list": exceptions, "$exception_level": "error", **properties}
+    event = {
+        "$exception_list": _exception_list(client, exception),
+        "$exception_level": "error",
+        **properties,
+    }
+    if scrub is not None:
+        event = scrub(event)
+    exceptions = event["$exception_list"]
     if _size(event) <= EVENT_BYTES_CAP:
         return event
     return _with_frames_cut(event, exceptions)

@@ -444,14 +444,12 @@ def _run_before_send(hook: BeforeSend, message: Message) -> Message | None:
     )
 
 
-def scrub_sdk_event(scrubber: Scrubber) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A posthog client ``before_send`` that scrubs the events the SDK builds itself
-    (Error Tracking's ``$exception``: messages, paths, source lines)."""
+def scrub_exception(scrubber: Scrubber | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """What scrubs an Error Tracking ``$exception``'s properties (messages, paths,
+    source lines), built with the SDK's helpers: with ``scrubber`` None, strings
+    are only capped."""
 
-    def scrub(event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("event") == "$exception" and isinstance(event.get("properties"), dict):
-            walk = _Walk(scrubber, MAX_STRING_CHARS, _SDK_EVENT_NODES)
-            event["properties"] = walk.properties(event["properties"])
-        return event
+    def scrub(properties: dict[str, Any]) -> dict[str, Any]:
+        return _Walk(scrubber, MAX_STRING_CHARS, _SDK_EVENT_NODES).properties(properties)
 
     return scrub

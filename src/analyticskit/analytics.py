@@ -80,7 +80,7 @@ class Analytics:
         elif client is not None:
             if not isinstance(client, posthog.Posthog):
                 raise TypeError(f"client must be a posthog.Posthog, got {type(client).__name__}")
-            sink = PostHogSink(client)
+            sink = PostHogSink(client, scrubber=scrubber)
         else:
             settings = Settings.resolve(api_key, host)
             if settings.api_key:

@@ -24,7 +24,7 @@ from ._counters import SinkLoss
 from ._exception_event import exception_properties
 from ._json import json_line
 from ._message import Message
-from ._outgoing import EVENT_BYTES_CAP, scrub_sdk_event
+from ._outgoing import EVENT_BYTES_CAP, scrub_exception
 from ._scrub import Scrubber
 from .context import trace_properties
 
@@ -156,6 +156,8 @@ class PostHogSink:
             events always do, as in posthog).
         api_key, host, max_queued: build (and own) a client instead; its events
             carry the caller's span.
+        scrubber: what scrubs the Error Tracking ``$exception`` events it builds
+            (the others come scrubbed from the worker); None: none is scrubbed.
     """
 
     def __init__(
@@ -169,17 +171,15 @@ class PostHogSink:
     ) -> None:
         self._report: LossReport = _ignore_losses
         self._owned = client is None
+        # Error Tracking's $exception is built here, from the SDK's helpers: scrubbed
+        # here, whoever owns the client (a client's before_send would clean every
+        # event a second time).
+        self._scrub_exception = scrub_exception(scrubber) if scrubber else None
         if client is None:
             if not api_key:
                 raise ValueError("PostHogSink needs a posthog client or an api_key")
             client = posthog.Posthog(
-                api_key,
-                host=host,
-                max_queue_size=max_queued,
-                gzip=True,
-                on_error=self._on_error,
-                # Error Tracking's $exception events are built by the SDK itself.
-                before_send=scrub_sdk_event(scrubber) if scrubber else None,
+                api_key, host=host, max_queue_size=max_queued, gzip=True, on_error=self._on_error
             )
         self.client = client
         self.description = f"PostHog at {client.host}"
@@ -260,6 +260,7 @@ class PostHogSink:
                 self.client,
                 exception,
                 {**(span or {}), "event_name": message.name, "event_uuid": message.uuid},
+                self._scrub_exception,
             )
         except ValueError:  # posthog's own integration captured it already
             return 0, False
