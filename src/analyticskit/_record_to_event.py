@@ -74,6 +74,7 @@ class LevelRule:
 
 
 _NO_RULE = LevelRule()
+_ABSENT = object()  # an extra key a record does not have
 
 DEFAULT_MAX_EVENT_NAMES = 1000
 """Distinct event names one handler makes before new ones are folded: an
@@ -450,7 +451,7 @@ def _is_key_of(
     ):
         return False
     for extra, value in extras:
-        if extra not in attrs or attrs[extra] != value:
+        if attrs.get(extra, _ABSENT) != value:
             return False
     exc_info = attrs["exc_info"]
     return (exc_info[0] if exc_info else None) is exc_type and user == (
