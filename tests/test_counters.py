@@ -97,7 +97,8 @@ def test_freeze_counts_what_is_left_as_timeout_once_and_then_stops_changing() ->
     assert counters.freeze(buffer, lambda: 0) == (final, 0)
 
     # Refused after shutdown: added to emitted and to their reason, still balanced.
-    counters.refused("after_shutdown", 3)
+    for _ in range(3):
+        counters.refused("after_shutdown")
     late = counters.snapshot(buffer, 0)
     assert late.emitted == 7
     assert late.dropped["after_shutdown"] == 3
@@ -113,6 +114,58 @@ def test_a_sink_pending_count_read_apart_never_unbalances_the_sum() -> None:
     stats = counters.snapshot(buffer, 1)
     assert stats.sent == 0
     assert balanced(stats)
+
+
+def test_a_refusal_never_waits_for_a_thread_that_holds_the_counts() -> None:
+    # Another thread is inside the counters' lock (here: a freeze waiting on the
+    # sink's count), as a thread inside stats() is when a signal handler logs there.
+    counters: Counters[str] = Counters()
+    inside, release = threading.Event(), threading.Event()
+
+    def sink_pending() -> int:
+        inside.set()
+        release.wait(10)
+        return 0
+
+    freezer = threading.Thread(target=counters.freeze, args=(deque(), sink_pending))
+    freezer.start()
+    assert inside.wait(10)
+
+    def refuse() -> None:
+        for _ in range(10_000):
+            counters.refused("buffer_full")
+
+    refusing = threading.Thread(target=refuse)
+    refusing.start()
+    refusing.join(10)
+    done_while_held = not refusing.is_alive()
+    release.set()
+    freezer.join(10)
+    refusing.join(10)
+    assert done_while_held
+    stats = counters.snapshot(deque(), 0)
+    assert (stats.emitted, stats.dropped["buffer_full"]) == (10_000, 10_000)
+    assert balanced(stats)
+
+
+def test_refusals_counted_from_inside_a_read_on_its_own_thread_are_all_counted() -> None:
+    # A signal handler or a __del__ that logs while its thread reads the counts: the
+    # lock lets it in, and the read it interrupts is not changed under it.
+    counters: Counters[str] = Counters()
+    buffer = deque(["a", "b"])
+    counters.take(buffer)
+
+    def sink_pending() -> int:
+        for _ in range(10_000):
+            counters.refused("deduplicated")
+        return 0
+
+    final, lost = counters.freeze(buffer, sink_pending)
+    assert (final.emitted, lost, final.dropped["deduplicated"]) == (2, 2, 0)
+    assert balanced(final)
+    after = counters.snapshot(buffer, 0)
+    assert (after.emitted, after.dropped["deduplicated"]) == (10_002, 10_000)
+    assert balanced(after)
 
 
 # -- on a real Analytics object ------------------------------------------------------------
@@ -189,7 +242,7 @@ print("DONE", stats.emitted, flush=True)
 def test_a_record_logged_from_a_signal_handler_or_del_inside_stats_never_deadlocks(
     run_python: RunPython,
 ) -> None:
-    proc = run_python(_REENTRY_SCRIPT.format(loops=20_000), timeout=60)
+    proc = run_python(_REENTRY_SCRIPT.format(loops=50_000), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("DONE "), proc.stdout
     assert int(proc.stdout.split()[1]) > 1_000  # the handlers did log, many times

@@ -6,22 +6,30 @@ still holds it), or was lost after the buffer for a reason. `snapshot` turns
 that into `Stats`, where ``emitted = sent + failed + pending + dropped`` holds
 in every snapshot, and `freeze` fixes the counts at shutdown.
 
-The lock is reentrant: a record logged from a signal handler or a ``__del__``
-while its thread is inside one of these methods must count its drop, not wait
-for itself for good.
+A record may be logged from a signal handler or a ``__del__`` while its thread,
+or a thread that the logging one waits for, is inside one of these methods or
+holds another lock of the library's: so the drops counted on the caller's side
+(`refused`) take no lock. They are appended to a deque (thread-safe) and folded
+into the counts by the next reader, under the lock, which is reentrant for a
+reader run inside another on its thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, Literal, TypeVar
 
 from .stats import DROP_REASONS, DropReason, Stats
 
 Item = TypeVar("Item")
 SinkLoss = Literal["failed", "rejected", "too_large"]
+
+#: Refusals left unfolded before a caller folds them (when the lock is free): a
+#: storm refused with nobody reading the counts keeps at most about this many.
+_FOLD_AT = 4096
 
 
 class Counters(Generic[Item]):
@@ -40,21 +48,24 @@ class Counters(Generic[Item]):
         self._dropped: dict[DropReason, int] = dict.fromkeys(DROP_REASONS, 0)
         self._final: Stats | None = None
         self._late: dict[DropReason, int] = {}  # refused after the freeze
+        self._refusals: deque[DropReason] = deque()  # refused, not folded in yet
+        self._losses: deque[DropReason] = deque()  # lost after the buffer, not folded in
+        self._settling = False  # the counts are being folded or read (`_settled`)
 
     # -- transitions --------------------------------------------------------
 
-    def refused(self, reason: DropReason, count: int = 1) -> None:
-        """``count`` events dropped before they reached the buffer."""
-        lock = self._lock  # acquire/release, cheaper than ``with`` for every log call
-        lock.acquire()
-        try:
-            if self._final is not None:
-                self._late[reason] = self._late.get(reason, 0) + count
-                return
-            self._dropped[reason] += count
-            self._refused += count
-        finally:
-            lock.release()
+    def refused(self, reason: DropReason) -> None:
+        """One event dropped before it reached the buffer. Never waits: it is only
+        appended, and folded in by the next reader (or here, when many are
+        waiting and the lock is free)."""
+        refusals = self._refusals
+        refusals.append(reason)
+        if len(refusals) >= _FOLD_AT and self._lock.acquire(blocking=False):
+            try:
+                with self._settled():
+                    pass
+            finally:
+                self._lock.release()
 
     def take(self, buffer: deque[Item]) -> Item | None:
         """The oldest buffered item, now in the worker's hands; None if the buffer is empty."""
@@ -89,7 +100,7 @@ class Counters(Generic[Item]):
         with self._lock:
             self._in_hand = 0
             if self._final is None:  # else the freeze counted it as timeout already
-                self._dropped[reason] += 1
+                self._losses.append(reason)
 
     def sink_lost(self, kind: SinkLoss, count: int) -> None:
         """``count`` events the sink had taken were finally not delivered: ``failed``
@@ -115,7 +126,7 @@ class Counters(Generic[Item]):
         """At the shutdown deadline: what is still buffered or in the sink is dropped
         (timeout), the item in hand for ``in_hand_reason``, and the counts stop
         changing. Returns them and that loss."""
-        with self._lock:
+        with self._settled():
             if self._final is not None:
                 return self._final, 0
             pending_in_sink = sink_pending()
@@ -138,7 +149,7 @@ class Counters(Generic[Item]):
 
     def dropped_for(self, reasons: tuple[DropReason, ...]) -> dict[DropReason, int]:
         """The counts of ``reasons`` so far."""
-        with self._lock:
+        with self._settled():
             return {reason: self._dropped[reason] for reason in reasons}
 
     @property
@@ -149,7 +160,7 @@ class Counters(Generic[Item]):
     def snapshot(self, buffer: deque[Item], sink_pending: int) -> Stats:
         """The counts now, given what the sink holds; after `freeze`, the frozen
         counts plus the events refused since (``after_shutdown``)."""
-        with self._lock:
+        with self._settled():
             final = self._final
             if final is None:
                 buffered = len(buffer)
@@ -168,6 +179,38 @@ class Counters(Generic[Item]):
             pending=0,
             dropped=dropped,
         )
+
+    @contextmanager
+    def _settled(self) -> Iterator[None]:
+        """The lock, with the refusals and losses appended so far folded into the
+        counts, which stay as they are until the block ends: a fold from a signal
+        handler or ``__del__`` run inside it on this thread (the lock lets it in)
+        is left to the next reader."""
+        with self._lock:
+            if self._settling:
+                yield
+                return
+            self._settling = True
+            try:
+                self._fold()
+                yield
+            finally:
+                self._settling = False
+
+    def _fold(self) -> None:
+        """Count what `refused` and `lost` appended (inside `_settled`); what is
+        appended meanwhile waits for the next fold."""
+        refusals = self._refusals
+        refused = len(refusals)
+        counts = self._dropped if self._final is None else self._late
+        for _ in range(refused):
+            reason = refusals.popleft()
+            counts[reason] = counts.get(reason, 0) + 1
+        if self._final is None:
+            self._refused += refused
+        losses = self._losses
+        for _ in range(len(losses)):
+            self._dropped[losses.popleft()] += 1
 
     def _stats(self, buffered: int, sink_pending: int, pending: int) -> Stats:
         failed, rejected = self._failed, self._rejected

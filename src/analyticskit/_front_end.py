@@ -109,7 +109,7 @@ class FrontEnd:
         #: The events lane's table of recent records, asked on the caller's thread.
         self.repeats: RepeatTable | None = None
         self._summaries: list[_Summaries | None] = [None, None]  # what the deliveries poll
-        self._watch_lock = threading.Lock()
+        self._watch_lock = threading.RLock()  # a record logged inside a watch may watch
         self.routes: dict[str, str | _Skip] = {}
         own = options.connection.own
         # None: the shared default, looked up on each record, so that a later

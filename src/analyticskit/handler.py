@@ -134,23 +134,25 @@ class PostHogHandler(logging.Handler):
                     return
             lane = events or logs
             assert lane is not None
-            source = front.routes.get(record.name)
-            if not isinstance(source, str):  # a logger not seen yet, or skipped
-                source = front.source(record.name, lane)
-                if source is None:
-                    return
-            watched = front.watched
-            if events is not None and watched[0] is not events:
-                front.watch(events, 0)
-            if logs is not None and watched[1] is not logs:
-                front.watch(logs, 1)
+            # First: a record logged while this thread emits, or holds a lock of the
+            # library's (a signal handler, a __del__), is counted and takes no lock.
             busy = _guard.STATE.busy
             if busy[0] is False:
                 busy[0] = True
-            elif not _guard.enter():  # a record logged while this thread emits, or ours
+            elif not _guard.enter():  # re-entry, or one of the library's threads
                 lane.drop("recursion")
                 return
             try:
+                source = front.routes.get(record.name)
+                if not isinstance(source, str):  # a logger not seen yet, or skipped
+                    source = front.source(record.name, lane)
+                    if source is None:
+                        return
+                watched = front.watched
+                if events is not None and watched[0] is not events:
+                    front.watch(events, 0)
+                if logs is not None and watched[1] is not logs:
+                    front.watch(logs, 1)
                 # Repeats of the last record are held back here, before they take
                 # room in the buffer (the events lane alone: with both lanes, each
                 # lane's worker does).
