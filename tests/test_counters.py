@@ -246,3 +246,38 @@ def test_a_record_logged_from_a_signal_handler_or_del_inside_stats_never_deadloc
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("DONE "), proc.stdout
     assert int(proc.stdout.split()[1]) > 1_000  # the handlers did log, many times
+
+
+_CAPTURE_REENTRY_SCRIPT = """
+import signal
+import analyticskit
+from analyticskit import EventData
+
+# capture_event's rate cap holds a lock; a signal handler that captures runs inside it.
+analytics = analyticskit.Analytics(api_key="phc_x", host="http://127.0.0.1:9", max_queued=1,
+                                   shutdown_timeout=0.2, rate_limit=True)
+data = EventData(event_type="info", id="tick", source="auth")
+
+def on_alarm(signum, frame):
+    analytics.capture_event(data, from_user_id="u1")
+
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+for _ in range(20_000):
+    analytics.capture_event(data, from_user_id="u1")
+signal.setitimer(signal.ITIMER_REAL, 0)
+stats = analytics.stats()
+assert stats.emitted == stats.sent + stats.failed + stats.pending + stats.dropped_total, stats
+print("DONE", stats.emitted, stats.dropped["recursion"], flush=True)
+"""
+
+
+def test_capture_event_from_a_signal_handler_inside_its_rate_cap_never_deadlocks(
+    run_python: RunPython,
+) -> None:
+    proc = run_python(_CAPTURE_REENTRY_SCRIPT, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    done, emitted, recursion = proc.stdout.split()
+    assert done == "DONE"
+    assert int(emitted) > 20_000  # the handler's calls are counted too
+    assert int(recursion) > 0  # those made inside the cap, as recursion

@@ -263,6 +263,9 @@ class Delivery:
         with self._start_lock:
             if self._started:
                 return
+            # Set first: a record logged from a __del__ while the thread starts (the
+            # lock is reentrant) must not start a second worker.
+            self._started = True
             try:
                 threading.Thread(
                     target=self._run, name="analyticskit-delivery", daemon=True
@@ -270,8 +273,7 @@ class Delivery:
             except RuntimeError:
                 # No new thread at interpreter exit (Python 3.12): the exit-time
                 # shutdown hands the buffer over on its own thread.
-                return
-            self._started = True
+                self._started = False
 
     # -- the worker's side -----------------------------------------------------
 

@@ -161,10 +161,21 @@ class Analytics:
             self._delivery.drop("recursion")
             return None
         snapshot = snapshot_call(data, from_user_id, properties)
-        if self._rate is not None and not self._rate.allow(snapshot.data.event_name):
+        if self._rate is not None and not self._allowed(snapshot.data.event_name):
             self._delivery.drop("rate_limited")
             return None
         return snapshot.uuid if self._delivery.submit(snapshot, snapshot.size) else None
+
+    def _allowed(self, event_name: str) -> bool:
+        """`capture_event`'s rate cap. The thread is busy meanwhile: a call from a
+        signal handler or ``__del__`` run inside it is counted as ``recursion``
+        instead of waiting for the limiter's lock, which this thread holds."""
+        assert self._rate is not None
+        _guard.enter()
+        try:
+            return self._rate.allow(event_name)
+        finally:
+            _guard.leave()
 
     def flush(self, timeout: float = DEFAULT_FLUSH_TIMEOUT) -> bool:
         """Deliver what is queued (logs too), waiting at most ``timeout`` seconds in all.
