@@ -134,8 +134,9 @@ class PostHogHandler(logging.Handler):
                     return
             lane = events or logs
             assert lane is not None
-            # First: a record logged while this thread emits, or holds a lock of the
-            # library's (a signal handler, a __del__), is counted and takes no lock.
+            # First: a record logged while this thread emits (from a signal handler or
+            # a __del__), or on a library thread, is counted before any lookup and
+            # waits for no lock (the worker may log so while it holds one).
             busy = _guard.STATE.busy
             if busy[0] is False:
                 busy[0] = True
