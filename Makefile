@@ -13,7 +13,7 @@ TYPED := src tests bench examples
 # Floor for the branch coverage of analyticskit by the suite (code run in fresh
 # interpreters is not measured). On 2026-11-26, Python 3.11.7, a run measures 93.38%
 # when a delivery worker left running by an earlier test happens to reach the "sink
-# refused" path of _delivery.py (lines 143-145, 208) before the session ends, else
+# refused" path of _engine/delivery.py (lines 143-145, 208) before the session ends, else
 # 92.72% (about one run in three): the floor is the lower figure rounded down.
 # Raise it when coverage rises.
 COV_FAIL_UNDER ?= 92

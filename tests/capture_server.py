@@ -12,7 +12,7 @@ enough that the real SDK can deliver to it unchanged::
 
 The contract itself (shared by ``/batch/``, ``/batch``, ``/e/``, ``/i/v0/e/`` and
 the SDK's AI lane ``/i/v0/ai/batch/``) is the package's own
-``analyticskit._capture_contract``, which ``analyticskit dev`` serves too: one
+``analyticskit._devtools.capture_contract``, which ``analyticskit dev`` serves too: one
 implementation. Success answers ``200 {"status": 1}``; rejections answer 400,
 401 or 413 with capture's JSON error body, and record nothing.
 
@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import Any, TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
-from analyticskit._capture_contract import (
+from analyticskit._devtools.capture_contract import (
     CAPTURE_PATHS,
     POSTHOG_MAX_EVENT_BYTES,
     Rejected,

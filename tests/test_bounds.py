@@ -481,7 +481,7 @@ def test_an_exception_that_cannot_fit_is_counted_too_large_never_sent(
 def test_a_delivery_keeps_one_ticker_per_live_front_end() -> None:
     # A front-end moving back to the shared default (each capture_events ends so)
     # registers its summaries again; the earlier ones, dead, must not pile up.
-    from analyticskit._delivery import Delivery
+    from analyticskit._engine.delivery import Delivery
     from analyticskit.testing import MemorySink
 
     class Ticker:

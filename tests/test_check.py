@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from analyticskit._devserver import DevServer
+from analyticskit._devtools.server import DevServer
 from analyticskit.cli import main
 from capture_server import CaptureServer
 from conftest import API_KEY

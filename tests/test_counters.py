@@ -14,7 +14,7 @@ from typing import Any
 import posthog
 
 from analyticskit import Stats
-from analyticskit._counters import Counters, SinkLoss
+from analyticskit._engine.counters import Counters, SinkLoss
 from capture_server import CaptureServer
 from conftest import API_KEY
 from helpers import MakeAnalytics, RunPython

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 import analyticskit
-from analyticskit._devserver import DevServer
+from analyticskit._devtools.server import DevServer
 from analyticskit.cli import main
 from helpers import SEED, SEED_WIRE
 

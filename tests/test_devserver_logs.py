@@ -17,7 +17,7 @@ import requests
 
 import analyticskit
 from analyticskit import PostHogHandler
-from analyticskit._devserver import DevServer
+from analyticskit._devtools.server import DevServer
 from helpers import release, unique_name
 
 BEARER = {"Authorization": "Bearer phc_dev"}

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import requests
 
-from analyticskit import _devserver
-from analyticskit._capture_contract import MAX_LINE, Rejected, read_body
-from analyticskit._devserver import MAX_BODY_BYTES, MAX_CONNECTIONS, DevServer
+from analyticskit._devtools import server as _devserver
+from analyticskit._devtools.capture_contract import MAX_LINE, Rejected, read_body
+from analyticskit._devtools.server import MAX_BODY_BYTES, MAX_CONNECTIONS, DevServer
 
 JSON = {"Content-Type": "application/json"}
 GOOD = {"event": "x", "distinct_id": "u1", "properties": {"a": 1}}

@@ -13,7 +13,7 @@ import pytest
 
 import analyticskit
 from analyticskit import _diagnostics
-from analyticskit._scrub import Scrubber
+from analyticskit._engine.scrub import Scrubber
 from capture_server import CaptureServer
 from helpers import MakeAnalytics, RunPython, is_personless, unique_name
 from mapping_cases import (

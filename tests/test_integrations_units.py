@@ -166,7 +166,7 @@ def test_django_middleware_binds_the_authenticated_user_sync_and_async() -> None
 def test_django_app_turns_the_noise_off_and_delivers_at_sigterm() -> None:
     pytest.importorskip("django")
     import analyticskit.integrations.django as package
-    from analyticskit import _lifecycle
+    from analyticskit._engine import lifecycle as _lifecycle
     from analyticskit.integrations.django.apps import AnalyticsConfig
 
     AnalyticsConfig("analyticskit.integrations.django", package).ready()

@@ -17,8 +17,8 @@ import pytest
 
 import analyticskit
 from analyticskit import PostHogHandler
-from analyticskit._logs_sink import logs_endpoint, resource_attributes
-from analyticskit._record_to_log import severity_number
+from analyticskit._logs.sink import logs_endpoint, resource_attributes
+from analyticskit._mapping.record_to_log import severity_number
 from capture_server import CaptureServer
 from conftest import API_KEY
 from helpers import OWN_LOGGERS, MakeHandler, RunPython, assert_raises_naming, unique_name
@@ -400,7 +400,7 @@ def test_logs_sinks_register_no_fork_hook_each(
     capture_server: CaptureServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # os cannot remove a fork hook: one per sink would stay for the process's life.
-    from analyticskit._logs_sink import OtlpLogsSink
+    from analyticskit._logs.sink import OtlpLogsSink
 
     registered: list[object] = []
     monkeypatch.setattr(os, "register_at_fork", lambda **hooks: registered.append(hooks))
@@ -536,8 +536,8 @@ def test_the_logs_sinks_refuse_events_and_never_show_the_key(
 ) -> None:
     from datetime import datetime, timezone
 
-    from analyticskit._logs_sink import LocalLogsSink, OtlpLogsSink
-    from analyticskit._message import Message
+    from analyticskit._logs.sink import LocalLogsSink, OtlpLogsSink
+    from analyticskit._mapping.message import Message
 
     event = Message("info_x", None, {}, datetime.now(timezone.utc), None)
     otlp = OtlpLogsSink(api_key=API_KEY, host=capture_server.url, resource={})

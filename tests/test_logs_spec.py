@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import analyticskit
 from analyticskit import PostHogHandler, Stats, _diagnostics
-from analyticskit import _logs_sink as logs_sink
-from analyticskit._logs_sink import logs_endpoint
+from analyticskit._logs import sink as logs_sink
+from analyticskit._logs.sink import logs_endpoint
 from capture_server import MAX_LOGS_BODY, OTLP_LOGS_PATH, CaptureServer
 from conftest import API_KEY
 from helpers import MakeHandler, RunPython, assert_raises_naming
@@ -406,7 +406,7 @@ def test_without_opentelemetry_imported_nothing_imports_it(run_python: RunPython
 def test_the_encoded_request_is_what_opentelemetry_proto_decodes() -> None:
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    from analyticskit._otlp_encode import envelope, log_record, request
+    from analyticskit._logs.otlp_encode import envelope, log_record, request
 
     trace = (0x0123456789ABCDEF0123456789ABCDEF, 0x0011223344556677)
     records = [
@@ -455,8 +455,8 @@ def test_a_flush_exporting_on_its_own_thread_never_waits_past_its_timeout(
 ) -> None:
     from datetime import datetime, timezone
 
-    from analyticskit._logs_sink import OtlpLogsSink
-    from analyticskit._record_to_log import LogMessage
+    from analyticskit._logs.sink import OtlpLogsSink
+    from analyticskit._mapping.record_to_log import LogMessage
 
     def no_thread(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")

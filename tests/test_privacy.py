@@ -11,7 +11,7 @@ import pytest
 
 import analyticskit
 from analyticskit import EventData, _diagnostics
-from analyticskit._scrub import DEFAULT_SECRET_KEYS, MASK
+from analyticskit._engine.scrub import DEFAULT_SECRET_KEYS, MASK
 from capture_server import CaptureServer
 from conftest import API_KEY
 from helpers import SEED, MakeAnalytics, MakeHandler, by_marker, deliver
@@ -336,7 +336,7 @@ def test_exceptions_sent_to_error_tracking_are_scrubbed(
 
 
 def test_the_event_id_cache_holds_no_giant_messages() -> None:
-    from analyticskit import _event_ids
+    from analyticskit._mapping import event_ids as _event_ids
 
     for i in range(50):
         _event_ids.from_template(f"{i} " + "word " * 200_000, has_args=False)

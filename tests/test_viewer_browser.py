@@ -24,7 +24,7 @@ import requests
 
 import analyticskit
 from analyticskit import EventData
-from analyticskit._devserver import DevServer
+from analyticskit._devtools.server import DevServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -37,7 +37,7 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
     doing what ``emit`` does at that point.
     """
     from analyticskit import _guard, context
-    from analyticskit._record_to_event import RecordSnapshot
+    from analyticskit._mapping.record_to_event import RecordSnapshot
 
     delivery = handler.analytics.delivery
     routes = handler._front.routes

@@ -11,8 +11,8 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from ._lifecycle import shutdown_on_sigterm
-from ._message import Message
+from ._engine.lifecycle import shutdown_on_sigterm
+from ._mapping.message import Message
 from .analytics import (
     Analytics,
     capture_event,

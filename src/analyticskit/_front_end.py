@@ -25,10 +25,10 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from . import _diagnostics, _guard, context
-from ._delivery import Delivery
+from ._engine.delivery import Delivery
 from ._handler_options import HandlerOptions, parse_options
-from ._message import Message, Snapshot
-from ._record_to_event import (
+from ._mapping.message import Message, Snapshot
+from ._mapping.record_to_event import (
     EXTRA_EVENT_KEYS,
     EXTRA_TO_EVENTS,
     EXTRA_TO_LOGS,
@@ -36,8 +36,8 @@ from ._record_to_event import (
     RecordMapper,
     RecordSnapshot,
 )
-from ._record_to_log import LogSnapshot
-from ._volume import RecordVolume, RepeatTable, volume_overrides
+from ._mapping.record_to_log import LogSnapshot
+from ._volume.control import RecordVolume, RepeatTable, volume_overrides
 from .analytics import Analytics, get_analytics
 from .stats import DropReason, Stats
 

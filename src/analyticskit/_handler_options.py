@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from . import _guard
-from ._levels import level_number
-from ._message import BeforeSend
+from ._logs.otlp_http import endpoint_problem, env_endpoint_problem
+from ._mapping.levels import level_number
+from ._mapping.message import BeforeSend
+from ._mapping.record_to_event import DEFAULT_MAX_EVENT_NAMES, LevelRule
 from ._options import CONNECTION_OPTIONS, front_end_values
-from ._otlp_http import endpoint_problem, env_endpoint_problem
-from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, LevelRule
 from ._validate import (
     bool_problem,
     check,
@@ -21,8 +21,8 @@ from ._validate import (
     optional_text_problem,
     positive_problem,
 )
-from ._volume import RecordCaps, parse_rates, parse_record_caps
-from ._window_cap import parse_cap
+from ._volume.control import RecordCaps, parse_rates, parse_record_caps
+from ._volume.window_cap import parse_cap
 from .analytics import Analytics
 from .events import EVENT_TYPES, RELEVANCIES, registered_sources
 
@@ -133,7 +133,7 @@ def _logs_level(logs_level: object) -> int | None:
     if logs_level is None:
         return None
     number = level_number("logs_level", logs_level)
-    from ._logs_sink import require_opentelemetry
+    from ._logs.sink import require_opentelemetry
 
     require_opentelemetry()
     return number

@@ -1,7 +1,7 @@
 """One event, one line of strict JSON (the local sink's output).
 
 (Property values are made JSON-safe, with python-json-logger's defaults, by
-`_outgoing` before any sink sees them.)
+`_engine.outgoing` before any sink sees them.)
 """
 
 from __future__ import annotations

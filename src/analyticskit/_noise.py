@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from ._guard import matches
-from ._record_to_event import EXTRA_TO_EVENTS
+from ._mapping.record_to_event import EXTRA_TO_EVENTS
 
 #: Every record of these loggers is an access-log line.
 ACCESS_LOGS = ("uvicorn.access", "gunicorn.access", "django.server")

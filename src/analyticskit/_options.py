@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._record_to_event import DEFAULT_MAX_EVENT_NAMES
-from ._volume import DEFAULT_DEDUPE_WINDOW
+from ._mapping.record_to_event import DEFAULT_MAX_EVENT_NAMES
+from ._volume.control import DEFAULT_DEDUPE_WINDOW
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
 
 

@@ -17,14 +17,14 @@ from typing import Any, ParamSpec
 import posthog
 
 from . import _diagnostics, _guard
-from ._call_to_event import snapshot_call
-from ._delivery import Delivery
-from ._message import BeforeSend
+from ._engine.delivery import Delivery
+from ._engine.outgoing import Outgoing
+from ._engine.scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
+from ._mapping.call_to_event import snapshot_call
+from ._mapping.message import BeforeSend
 from ._options import ANALYTICS_OPTIONS, with_options
-from ._outgoing import Outgoing
-from ._scrub import DEFAULT_PATTERNS, DEFAULT_SECRET_KEYS, Scrubber, compile_patterns
 from ._validate import bool_problem, check, describe, positive_problem
-from ._volume import RateLimiter, parse_rate_limit
+from ._volume.control import RateLimiter, parse_rate_limit
 from .config import DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT, Settings
 from .events import EventData
 from .sinks import LocalSink, PostHogSink, Sink, check_sink
@@ -252,7 +252,7 @@ class Analytics:
             ValueError: the lane is on already, with another value of one of these
                 arguments (a second handler's ``service_name``, say).
         """
-        from ._window_cap import WindowCap, parse_cap
+        from ._volume.window_cap import WindowCap, parse_cap
 
         rule = parse_cap("logs_rate_cap", logs_rate_cap)
         given = {
@@ -288,8 +288,13 @@ class Analytics:
         environment: str | None,
         logs_endpoint: str | None,
     ) -> Delivery:
-        from ._logs_sink import LocalLogsSink, OtlpLogsSink, resource_attributes
-        from ._otlp_http import endpoint_problem, env_endpoint, env_endpoint_problem, env_headers
+        from ._logs.otlp_http import (
+            endpoint_problem,
+            env_endpoint,
+            env_endpoint_problem,
+            env_headers,
+        )
+        from ._logs.sink import LocalLogsSink, OtlpLogsSink, resource_attributes
 
         check(endpoint_problem(logs_endpoint))
         if logs_endpoint is None:

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-from . import _check, _devserver, _devstore
+from ._devtools import check as _check
+from ._devtools import server as _devserver
+from ._devtools import store as _devstore
 from .config import ENV_API_KEY, ENV_HOST
 
 __all__ = ["main"]

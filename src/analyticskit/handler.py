@@ -4,7 +4,7 @@ The guards come first in `PostHogHandler.emit`: records from ignored loggers,
 records emitted on the SDK's or this library's threads, and records emitted
 while an emit is already running on the thread are dropped and counted. On the
 caller's thread the handler only snapshots the record; the delivery worker
-builds the event (`_record_to_event`) and hands it to the SDK.
+builds the event (`_mapping.record_to_event`) and hands it to the SDK.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import Any
 import posthog
 
 from . import _diagnostics, _guard, _noise
-from ._delivery import Delivery
+from ._engine.delivery import Delivery
 from ._front_end import FrontEnd
 from ._handler_options import parse_options
-from ._levels import SUCCESS, level_number
-from ._message import BeforeSend
+from ._mapping.levels import SUCCESS, level_number
+from ._mapping.message import BeforeSend
+from ._mapping.record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS, EXTRA_TO_LOGS
+from ._mapping.record_to_log import LogSnapshot
 from ._options import FRONT_END_OPTIONS, given_options, with_options
-from ._record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS, EXTRA_TO_LOGS
-from ._record_to_log import LogSnapshot
 from ._root_watch import RootWatch
-from ._volume import DEFAULT_DEDUPE_WINDOW
+from ._volume.control import DEFAULT_DEDUPE_WINDOW
 from .analytics import Analytics, get_analytics
 from .sinks import Sink
 from .stats import Stats

@@ -20,12 +20,12 @@ from posthog.request import APIError
 from posthog.utils import system_context
 
 from . import _diagnostics
-from ._counters import SinkLoss
-from ._exception_event import exception_properties
+from ._engine.counters import SinkLoss
+from ._engine.outgoing import EVENT_BYTES_CAP, scrub_exception
+from ._engine.scrub import Scrubber
 from ._json import json_line
-from ._message import Message
-from ._outgoing import EVENT_BYTES_CAP, scrub_exception
-from ._scrub import Scrubber
+from ._mapping.exception_event import exception_properties
+from ._mapping.message import Message
 from .context import trace_properties
 
 _STOP_GRACE = 0.5  # seconds granted to an owned client's shutdown after the deadline

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _extras
 from ._front_end import ExcInfo, ForeignRecord, OtherFrontEnd, exc_info_of
-from ._levels import level_number
+from ._mapping.levels import level_number
 
 _extras.require("structlog", "structlog")
 

@@ -29,10 +29,10 @@ from typing import Any
 import posthog
 from posthog.request import DatetimeSerializer
 
-from ._message import Message
-from ._record_to_log import DISTINCT_ID_ATTRIBUTE, LogMessage, log_attributes
+from ._mapping.message import Message
+from ._mapping.record_to_log import DISTINCT_ID_ATTRIBUTE, LogMessage, log_attributes
 from ._validate import check, positive_problem
-from ._volume import override_volume, parse_record_caps
+from ._volume.control import override_volume, parse_record_caps
 from .analytics import DEFAULT_FLUSH_TIMEOUT, Analytics, swap_default
 from .config import DEFAULT_MAX_QUEUED
 from .sinks import LossReport, PostHogSink

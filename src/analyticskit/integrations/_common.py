@@ -6,7 +6,8 @@ import logging
 import threading
 from types import TracebackType
 
-from .. import _lifecycle, _noise
+from .. import _noise
+from .._engine import lifecycle as _lifecycle
 from ..handler import PostHogHandler
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from posthog.integrations.celery import CONTEXT_DISTINCT_ID_HEADER as USER_HEADER
 
-from .. import _lifecycle
+from .._engine import lifecycle as _lifecycle
 from ..context import bind_user, current_user, reset_user
 from ..handler import PostHogHandler, installed_handler
 from ._common import missing, turn_on

@@ -3,7 +3,7 @@
 ``"could not fetch user %s"`` gives ``could_not_fetch_user``, and so does the
 f-string ``f"could not fetch user {uid}"`` (a record without args): before the
 slug is made, the text is scrubbed (every default key name and pattern of
-`_scrub`), and the parts that are data rather than words are taken out: quoted
+`_engine.scrub`), and the parts that are data rather than words are taken out: quoted
 values, paths, URLs and e-mail addresses, and every word with a digit in it
 (numbers, times, IPs, hex, UUIDs, ids such as ``cus_ax9f``). So one call site
 gives one name whatever its values, and no secret reaches a name. A template
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from ._scrub import MASK, Scrubber
+from .._engine.scrub import MASK, Scrubber
 
 _PRINTF = r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]"
 _OTHER = (

@@ -20,14 +20,12 @@ from uuid import uuid4
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
-from . import _diagnostics, _event_ids, context
-from ._held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, last_values_size
-from ._levels import default_event_type, default_relevancy, level_name
-from ._message import BeforeSend, Message, make_message
-from ._outgoing import MAX_STRING_CHARS
-from ._validate import choice_problem, describe, distinct_id_problem, text_problem, user_id
-from ._volume import DEDUPE_MAX_CHARS, RecordVolume, RepeatTable, Window
-from .events import (
+from .. import _diagnostics, context
+from .._engine.held import PLAIN_RECORD_ATTRS, SNAPSHOT_BYTES, cut, last_values_size
+from .._engine.outgoing import MAX_STRING_CHARS
+from .._validate import choice_problem, describe, distinct_id_problem, text_problem, user_id
+from .._volume.control import DEDUPE_MAX_CHARS, RecordVolume, RepeatTable, Window
+from ..events import (
     EVENT_TYPES,
     MAX_ID_CHARS,
     RELEVANCIES,
@@ -36,7 +34,10 @@ from .events import (
     Relevancy,
     registered_sources,
 )
-from .stats import DropReason
+from ..stats import DropReason
+from . import event_ids as _event_ids
+from .levels import default_event_type, default_relevancy, level_name
+from .message import BeforeSend, Message, make_message
 
 # Extra keys that fill EventData fields instead of becoming properties.
 _EXTRA_EVENT_TYPE = "event_type"
@@ -124,7 +125,7 @@ class RecordSnapshot(NamedTuple):
     caller: context.CallerContext
     #: A summary of records held back as duplicates (`with_repeats`): never held back.
     summary: bool = False
-    #: The bytes it holds, estimated (its long strings cut already, `_held`).
+    #: The bytes it holds, estimated (its long strings cut already, `_engine.held`).
     size: int = SNAPSHOT_BYTES
     #: The de-duplication window this record opened on the caller's thread; None:
     #: not asked there (the worker asks); False: another front-end's record (the
@@ -489,7 +490,7 @@ def _repeat_key(
 
 def _event_id(snap: RecordSnapshot) -> str:
     """The id from the message template, else from the formatted message with its
-    data and secrets taken out, else from the logger's name (`_event_ids`)."""
+    data and secrets taken out, else from the logger's name (`_mapping.event_ids`)."""
     attrs = snap.attrs
     return (
         _event_ids.from_template(attrs["msg"], bool(attrs.get("args")))

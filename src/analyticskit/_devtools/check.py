@@ -19,9 +19,9 @@ import posthog
 import requests
 from posthog.request import APIError
 
-from ._logs_sink import logs_endpoint
-from .config import ENV_API_KEY, ENV_HOST, Settings
-from .events import EventData
+from .._logs.sink import logs_endpoint
+from ..config import ENV_API_KEY, ENV_HOST, Settings
+from ..events import EventData
 
 DEFAULT_TIMEOUT = 5.0
 CHECK_EVENT = EventData(

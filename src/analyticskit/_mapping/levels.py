@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from ._validate import describe
-from .events import EventType, Relevancy
+from .._validate import describe
+from ..events import EventType, Relevancy
 
 SUCCESS = 25
 """The ``SUCCESS`` log level, between INFO and WARNING: records at it become ``success`` events."""

@@ -29,7 +29,7 @@ from datetime import datetime
 from email.message import Message
 from typing import Any, Protocol, cast
 
-from ._validate import MAX_DISTINCT_ID
+from .._validate import MAX_DISTINCT_ID
 
 #: Paths accepted with the ``/batch/`` contract (the SDK's default, its aliases and
 #: its AI lane).

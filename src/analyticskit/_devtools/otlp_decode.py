@@ -19,7 +19,7 @@ import importlib
 import json
 from typing import Any, cast
 
-from ._capture_contract import Rejected, invalid
+from .capture_contract import Rejected, invalid
 
 JSON_TYPE = "application/json"
 PROTOBUF_TYPE = "application/x-protobuf"

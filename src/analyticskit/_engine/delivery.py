@@ -5,7 +5,7 @@ it into a `Message` and hands it to the sink (the posthog SDK's own queue). Two
 limits, ``max_queued`` events and ``max_queued_bytes`` (each snapshot's estimated
 size), cover what waits here and in the SDK together. Every
 event's fate is counted by `Counters`; forks, exits and signals are handled by
-`_lifecycle`.
+`_engine.lifecycle`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 
-from . import _diagnostics, _guard, _lifecycle
-from ._counters import Counters
-from ._held import SNAPSHOT_BYTES, values_size
-from ._message import Snapshot
-from ._outgoing import Outgoing
-from ._window_cap import WindowCap
-from .config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
-from .sinks import Sink
-from .stats import DropReason, Stats
+from .. import _diagnostics, _guard
+from .._mapping.message import Snapshot
+from .._volume.window_cap import WindowCap
+from ..config import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_SHUTDOWN_TIMEOUT
+from ..sinks import Sink
+from ..stats import DropReason, Stats
+from . import lifecycle as _lifecycle
+from .counters import Counters
+from .held import SNAPSHOT_BYTES, values_size
+from .outgoing import Outgoing
 
 # The worker hands events to the SDK in batches: it wakes every _IDLE_WAIT
 # seconds, or when a caller has buffered _WAKE_BATCH events (or a quarter of

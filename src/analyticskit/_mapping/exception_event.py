@@ -22,7 +22,7 @@ from posthog.exception_utils import (
     handle_in_app,
 )
 
-from ._outgoing import EVENT_BYTES_CAP, MAX_STRING_CHARS
+from .._engine.outgoing import EVENT_BYTES_CAP, MAX_STRING_CHARS
 
 # Frames kept at each end of a stack that must be cut, in the order tried.
 _KEPT_AT_EACH_END = (64, 16, 4)

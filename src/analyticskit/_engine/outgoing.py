@@ -20,11 +20,11 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonEncoder
 
-from . import _diagnostics
-from ._message import BeforeSend, Message
-from ._scrub import MASK, Scrubber
-from ._validate import MAX_DISTINCT_ID, distinct_id_problem
-from .stats import DropReason
+from .. import _diagnostics
+from .._mapping.message import BeforeSend, Message
+from .._validate import MAX_DISTINCT_ID, distinct_id_problem
+from ..stats import DropReason
+from .scrub import MASK, Scrubber
 
 MAX_STRING_CHARS = 64 * 1024
 """A longer string value, at any depth, is cut (with a marker saying how much)."""
@@ -33,7 +33,7 @@ MAX_KEY_CHARS = 256
 EVENT_BYTES_CAP = 800 * 1024
 """Our cap on an event's properties, as JSON, below PostHog's limit: the SDK drops
 an event over 900 KiB (silently), and PostHog refuses one over 1 MB
-(``_capture_contract.POSTHOG_MAX_EVENT_BYTES``)."""
+(``_devtools.capture_contract.POSTHOG_MAX_EVENT_BYTES``)."""
 MAX_INT_BITS = 63
 """Integers beyond 64-bit range become strings: PostHog's JSON cannot hold them,
 and Python cannot even print one of more than 4,300 digits."""

@@ -6,7 +6,7 @@ length of a record's message and text, or of a ``capture_event``'s strings (a
 bounded look into containers), and a fixed cost for the rest; on the worker,
 once an event is cut, the size of its properties replaces a smaller estimate (a
 record's ``extra`` values are measured there). Strings are cut to what
-`_outgoing` would cut them to anyway, with the same marker, so the worker's walk
+`_engine.outgoing` would cut them to anyway, with the same marker, so the worker's walk
 leaves them as they are.
 """
 
@@ -17,8 +17,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from . import _diagnostics
-from ._outgoing import MAX_STRING_CHARS
+from .. import _diagnostics
+from .outgoing import MAX_STRING_CHARS
 
 SNAPSHOT_BYTES = 1024
 """What one snapshot costs beyond its strings (its dict of attributes, the tuple)."""

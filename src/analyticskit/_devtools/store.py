@@ -150,7 +150,7 @@ class DevStore:
         )
 
     def add_logs(self, logs: list[dict[str, Any]]) -> None:
-        """Store one accepted batch of logs, as `_otlp_decode.decode_logs` gives them."""
+        """Store one accepted batch of logs, as `_devtools.otlp_decode.decode_logs` gives them."""
         received = _now()
         rows = []
         for log in logs:

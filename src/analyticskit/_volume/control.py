@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ._levels import level_number
-from ._validate import check, positive_problem
-from .stats import DropReason
+from .._mapping.levels import level_number
+from .._validate import check, positive_problem
+from ..stats import DropReason
 
 #: `capture_event`'s cap when asked for with ``rate_limit=True``, per event name; and
 #: the values a record cap mapping leaves out.

@@ -1,13 +1,13 @@
 """`analyticskit dev`: a local server that speaks PostHog's capture contract and its
-logs endpoint, keeps events and logs in SQLite (`_devstore`), and serves a live viewer.
+logs endpoint, keeps events and logs in SQLite (`_devtools.store`), and serves a live viewer.
 
 Routes:
 
 * ``POST /batch/`` and its aliases (events, gzip or not, checked by
-  `_capture_contract`), ``POST /i/v1/logs`` (also ``/otlp/v1/logs`` and
-  ``/v1/logs``: OTLP/HTTP logs, JSON or protobuf, gzip or not, `_otlp_decode`;
+  `_devtools.capture_contract`), ``POST /i/v1/logs`` (also ``/otlp/v1/logs`` and
+  ``/v1/logs``: OTLP/HTTP logs, JSON or protobuf, gzip or not, `_devtools.otlp_decode`;
   protobuf needs the ``logs`` extra, else 415).
-* ``GET /`` (the viewer, `_viewer.html`); ``GET /api/events`` and ``GET /api/logs``
+* ``GET /`` (the viewer, `viewer.html`); ``GET /api/events`` and ``GET /api/logs``
   (pages of rows, newest first: ``after=ID`` pages forward, ``before=ID`` back,
   ``limit`` up to 1000, and filters: ``event``, ``distinct_id``, ``q`` for
   events; ``severity`` (at least), ``service``, ``distinct_id``, ``trace_id``,
@@ -40,7 +40,9 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from ._capture_contract import (
+from .._logs.otlp_http import MAX_BODY_BYTES as MAX_LOGS_BODY_BYTES
+from .._logs.sink import LOGS_PATH
+from .capture_contract import (
     CAPTURE_PATHS,
     Rejected,
     gunzip,
@@ -48,10 +50,8 @@ from ._capture_contract import (
     parse_request,
     read_body,
 )
-from ._devstore import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
-from ._logs_sink import LOGS_PATH
-from ._otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
-from ._otlp_http import MAX_BODY_BYTES as MAX_LOGS_BODY_BYTES
+from .otlp_decode import JSON_TYPE, PROTOBUF_TYPE, decode_logs
+from .store import DEFAULT_MAX_DB_BYTES, FILTERS, MAX_PAGE, DevStore, StoreFull, severity_floor
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -328,7 +328,7 @@ class DevServer:
             os.close(handle)
         self._allowed = frozenset(name.strip().lower() for name in allowed_hosts)
         self.store = DevStore(db, max_db_bytes)
-        self.viewer = resources.files(__package__).joinpath("_viewer.html").read_bytes()
+        self.viewer = resources.files(__package__).joinpath("viewer.html").read_bytes()
         try:
             self._httpd = _HTTPServer((host, port))
         except BaseException:

@@ -1,7 +1,7 @@
 """The message a sink delivers, and the snapshot each door queues to make one.
 
-A `Snapshot` is taken on the caller's thread (`_call_to_event` for
-``capture_event``, `_record_to_event` for log records); the delivery worker
+A `Snapshot` is taken on the caller's thread (`_mapping.call_to_event` for
+``capture_event``, `_mapping.record_to_event` for log records); the delivery worker
 turns it into a `Message` with its ``to_message`` (or learns there why it is
 held back).
 """
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from .context import CallerContext, span_ids
-from .events import EventData
-from .stats import DropReason
+from ..context import CallerContext, span_ids
+from ..events import EventData
+from ..stats import DropReason
 
 BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """A ``before_send`` hook: the event as a dict (``event``, ``distinct_id``,
@@ -59,7 +59,7 @@ def make_message(
     before_send: tuple[BeforeSend, ...] = (),
 ) -> Message:
     """Merge properties, lowest precedence first: posthog context tags, the given
-    properties, then the EventData's wire properties. (`_outgoing` makes them
+    properties, then the EventData's wire properties. (`_engine.outgoing` makes them
     JSON-safe, scrubs and caps them before the event leaves.)"""
     props: dict[Any, Any] = dict(caller.tags) if caller.tags else {}
     if caller.session_id:

@@ -25,11 +25,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ._levels import level_name
-from ._message import Message
-from ._outgoing import MAX_STRING_CHARS
-from ._record_to_event import RecordSnapshot
-from .stats import DropReason
+from .._engine.outgoing import MAX_STRING_CHARS
+from ..stats import DropReason
+from .levels import level_name
+from .message import Message
+from .record_to_event import RecordSnapshot
 
 # Event properties that are fields of the log itself, or renamed, not copied.
 _NOT_ATTRIBUTES = frozenset({"longDescription", "level", "logger", "module", "function", "line"})

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, Literal, TypeVar
 
-from .stats import DROP_REASONS, DropReason, Stats
+from ..stats import DROP_REASONS, DropReason, Stats
 
 Item = TypeVar("Item")
 SinkLoss = Literal["failed", "rejected", "too_large"]

@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import uuid4
 
-from . import _held, context
-from ._message import Message, make_message
-from ._outgoing import MAX_STRING_CHARS
-from ._validate import check, describe, distinct_id_problem, user_id
-from .events import EventData
+from .. import context
+from .._engine import held as _held
+from .._engine.outgoing import MAX_STRING_CHARS
+from .._validate import check, describe, distinct_id_problem, user_id
+from ..events import EventData
+from .message import Message, make_message
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
 """Where logs leave the process: OTLP/HTTP to PostHog Logs (or a Collector), or the
 local sink.
 
-`OtlpLogsSink` sends batches of OTLP protobuf (`_otlp_encode`), gzipped, with
+`OtlpLogsSink` sends batches of OTLP protobuf (`_logs.otlp_encode`), gzipped, with
 ``Authorization: Bearer <key>``, on a thread of its own, the
 way the posthog SDK's consumer does for events: the delivery worker only
 converts and appends, ``pending`` bounds memory with the lane's ``max_queued``,
 ``flush`` waits at most its timeout, and every record the sink finally does not
 deliver is reported to the lane's counters by reason. Its requests and their
-answers follow PostHog's SDK logs specification (`_otlp_http`), which
+answers follow PostHog's SDK logs specification (`_logs.otlp_http`), which
 OpenTelemetry's exporter does not: it drops a batch answered 413 and gives up
 on a ``Retry-After`` longer than its timeout. After a fork the child starts
 empty, with a new connection pool.
@@ -28,13 +28,13 @@ from typing import Any
 
 from posthog.request import determine_server_host
 
-from . import _diagnostics
-from ._counters import SinkLoss
-from ._message import Message
-from ._otlp_encode import envelope, log_record, request
-from ._otlp_http import MAX_BODY_BYTES, Verdict, compress, fits, post
-from ._record_to_log import LogMessage, log_attributes
-from .sinks import LocalSink, LossReport, _ignore_losses
+from .. import _diagnostics
+from .._engine.counters import SinkLoss
+from .._mapping.message import Message
+from .._mapping.record_to_log import LogMessage, log_attributes
+from ..sinks import LocalSink, LossReport, _ignore_losses
+from .otlp_encode import envelope, log_record, request
+from .otlp_http import MAX_BODY_BYTES, Verdict, compress, fits, post
 
 LOGS_EXTRA_HINT = "pip install 'analyticskit-posthog[logs]'"
 LOGS_PATH = "/i/v1/logs"
@@ -153,7 +153,7 @@ class OtlpLogsSink:
 
             # Built once, early: OpenTelemetry's detectors (OTEL_RESOURCE_ATTRIBUTES
             # and the rest) run on a thread pool, which refuses work at exit.
-            from . import __version__
+            from .. import __version__
 
             # The SDK's identity is ours, as the specification says, not OpenTelemetry's.
             resource = {
@@ -213,7 +213,7 @@ class OtlpLogsSink:
             return batch
 
     def _run(self) -> None:
-        from . import _guard
+        from .. import _guard
 
         _guard.mark_library_thread()
         while not self._closed:

@@ -18,8 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import _diagnostics
-from ._validate import check, positive_problem
+from .. import _diagnostics
+from .._validate import check, positive_problem
 
 DEFAULT_MAX_LOGS = 50_000
 DEFAULT_WINDOW = 10.0  # seconds
