@@ -53,7 +53,7 @@ PROFILE_STEPS = [
     "emit: snapshot(record) total",
     "record.getMessage()",
     "record.__dict__.copy()",
-    "context.snapshot()",
+    "context.caller()",
     "context.current_user()",
     "RecordSnapshot construction (tuple.__new__)",
     "Delivery.refusal() (room check)",

@@ -271,6 +271,25 @@ def test_a_failing_formatter_never_raises_into_the_caller(
     assert event["event"] == "error_formatted_by_default"
 
 
+def test_a_record_whose_logger_name_is_not_a_str_is_counted_not_raised(
+    make_handler: MakeHandler,
+    capture_server: CaptureServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A record built by hand (a bridge from another logging system) with no name:
+    # its route cannot be found. It is counted, the caller gets no exception, and the
+    # next record goes out.
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    handler, log = make_handler()
+    nameless = logging.LogRecord(None, logging.ERROR, __file__, 1, "nameless", None, None)  # type: ignore[arg-type]
+    handler.handle(nameless)
+    log.error("named")
+
+    [event] = deliver(handler, capture_server, 1)
+    assert event["event"] == "error_named"
+    assert handler.stats().dropped["invalid"] == 1
+
+
 def test_an_unprintable_extra_value_still_arrives_not_null(
     make_handler: MakeHandler, capture_server: CaptureServer
 ) -> None:

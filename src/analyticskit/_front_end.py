@@ -191,8 +191,13 @@ class FrontEnd:
     def source(self, name: str, delivery: Delivery) -> str | None:
         """The source of a record of logger ``name``; None if the logger's records are
         skipped (counted as dropped in ``delivery``). Front-ends look in `routes`
-        first, and call this for a name not there or skipped."""
-        route = self.route(name)
+        first, and call this for a name not there or skipped. What this raises (a
+        logger name that is not a str) is counted ``invalid`` first."""
+        try:
+            route = self.route(name)
+        except Exception:
+            delivery.drop("invalid")
+            raise
         if isinstance(route, _Skip):
             delivery.drop(route.reason)
             return None
@@ -241,6 +246,108 @@ class FrontEnd:
             " (invalid). Reported once.",
         )
 
+    def emit_record(self, record: logging.LogRecord, formatter: logging.Formatter | None) -> None:
+        """Snapshot a stdlib record once for the delivery worker of each lane it goes
+        to (what a lane refuses is counted there). What this raises was counted as
+        dropped (``invalid``); `PostHogHandler.emit` reports it through ``handleError``."""
+        if not (
+            self.events_only
+            and record.levelno >= self.event_level
+            and EXTRA_TO_EVENTS not in record.__dict__
+        ):  # the logs lane is on, or the record's extra may force a lane
+            self._emit_to_lanes(record, formatter)
+            return
+        events = self.given_events or get_analytics().delivery
+        source = self.routes.get(record.name)
+        if not isinstance(source, str):  # a logger not seen yet, or skipped
+            source = self.source(record.name, events)
+            if source is None:
+                return
+        item = self._guarded_snapshot(record, source, formatter, events, None, events)
+        if item is not None:
+            events.submit(item, item.size)
+
+    def _emit_to_lanes(
+        self, record: logging.LogRecord, formatter: logging.Formatter | None
+    ) -> None:
+        """`emit_record` with the logs lane on, or for a record whose extra forces a lane."""
+        extra = record.__dict__
+        events, logs = self.lanes(record.levelno, extra)
+        lane = events or logs
+        if lane is None:
+            if EXTRA_TO_EVENTS in extra or EXTRA_TO_LOGS in extra:
+                # Kept out of both lanes by its extra: counted, not silent.
+                (self.given_events or get_analytics().delivery).drop("filtered")
+            return
+        source = self.source(record.name, lane)
+        if source is None:
+            return
+        item = self._guarded_snapshot(record, source, formatter, events, logs, lane)
+        if item is None:
+            return
+        if events is not None:
+            events.submit(item, item.size)
+        if logs is not None:
+            logs.submit(LogSnapshot(item), item.size)
+
+    def _guarded_snapshot(
+        self,
+        record: logging.LogRecord,
+        source: str,
+        formatter: logging.Formatter | None,
+        events: Delivery | None,
+        logs: Delivery | None,
+        lane: Delivery,
+    ) -> RecordSnapshot | None:
+        """The snapshot of a record of ``source`` for ``events`` and ``logs`` (``lane``:
+        the first of them); None if it is not queued (counted in ``lane``). First, the
+        recursion guard: a record logged while this thread emits (from a signal
+        handler or a __del__), or on a library thread, is counted before anything
+        that may wait for a lock (the worker may log so while it holds one; the
+        route lookups before it take none)."""
+        busy = _guard.STATE.busy
+        if busy[0] is False:
+            busy[0] = True
+        elif not _guard.enter():  # re-entry, or one of the library's threads
+            lane.drop("recursion")
+            return None
+        try:
+            watched = self.watched
+            if watched[0] is not events or watched[1] is not logs:
+                self._watch_lanes(events, logs)
+            # Repeats of the last record are held back here, before they take room in
+            # the buffer (the events lane alone: with both lanes, each lane's worker does).
+            repeats = self.repeats if logs is None else None
+            item = self.mapper.snapshot(record, source, formatter, repeats)
+            if item is None:  # a repeat of a recent record, counted in its window
+                # Delivery.drop's own body, without its call: a storm pays this per record.
+                lane.counters.refused("deduplicated")
+            elif repeats is not None and len(lane.buffered) >= lane.backed_up_at:
+                return self._backed_up(item, lane)
+            return item
+        except Exception:
+            lane.drop("invalid")
+            raise
+        finally:
+            busy[0] = False
+
+    def _watch_lanes(self, events: Delivery | None, logs: Delivery | None) -> None:
+        """`watch` each of the two deliveries given that is not watched yet."""
+        if events is not None and self.watched[0] is not events:
+            self.watch(events, 0)
+        if logs is not None and self.watched[1] is not logs:
+            self.watch(logs, 1)
+
+    def _backed_up(self, item: RecordSnapshot, events: Delivery) -> RecordSnapshot | None:
+        """``item`` while the events buffer backs up (a flood outruns the worker): the
+        volume control decides here, so that what it holds takes no room (None:
+        held back, counted)."""
+        reason = self.mapper.held_back(item, self.mapper.volumes[0])
+        if reason is not None:
+            events.drop(reason)
+            return None
+        return item._replace(window=True)
+
     def emit_foreign(self, record: Any, levelno: int, extra: Mapping[str, Any]) -> None:
         """Queue the record of another logging library, of level ``levelno`` and with
         ``extra`` keys, for the lanes it goes to: ``record`` is a copy the caller
@@ -260,7 +367,7 @@ class FrontEnd:
         if busy or (busy is None and _guard.busy()):
             lane.drop("recursion")
             return
-        caller = context.snapshot()
+        caller = context.caller()
         self.queue(events, 0, ForeignSnapshot(self, record, caller))
         self.queue(logs, 1, ForeignSnapshot(self, record, caller, to_logs=True))
 

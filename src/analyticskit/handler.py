@@ -17,18 +17,16 @@ from typing import Any
 
 import posthog
 
-from . import _diagnostics, _guard, _noise
-from ._engine.delivery import Delivery
+from . import _diagnostics, _noise
 from ._front_end import FrontEnd
 from ._handler_options import parse_options
 from ._mapping.levels import SUCCESS, level_number
 from ._mapping.message import BeforeSend
-from ._mapping.record_to_event import DEFAULT_MAX_EVENT_NAMES, EXTRA_TO_EVENTS, EXTRA_TO_LOGS
-from ._mapping.record_to_log import LogSnapshot
+from ._mapping.record_to_event import DEFAULT_MAX_EVENT_NAMES
 from ._options import FRONT_END_OPTIONS, given_options, with_options
 from ._root_watch import RootWatch
 from ._volume.control import DEFAULT_DEDUPE_WINDOW
-from .analytics import Analytics, get_analytics
+from .analytics import Analytics
 from .sinks import Sink
 from .stats import Stats
 
@@ -115,76 +113,8 @@ class PostHogHandler(logging.Handler):
         """Snapshot the record once for the delivery worker of each lane it goes to
         (what a lane refuses is counted there). Never raises into the caller; a
         record that fails here is counted as dropped (``invalid``)."""
-        front = self._front
         try:
-            logs: Delivery | None = None
-            if (
-                front.events_only
-                and record.levelno >= front.event_level
-                and EXTRA_TO_EVENTS not in record.__dict__
-            ):  # the logs lane is off, and nothing forces a lane: an event
-                events: Delivery | None = front.given_events or get_analytics().delivery
-            else:
-                events, logs = front.lanes(record.levelno, record.__dict__)
-                if events is None and logs is None:
-                    extra = record.__dict__
-                    if EXTRA_TO_EVENTS in extra or EXTRA_TO_LOGS in extra:
-                        # Kept out of both lanes by its extra: counted, not silent.
-                        (front.given_events or get_analytics().delivery).drop("filtered")
-                    return
-            lane = events or logs
-            assert lane is not None
-            # First: a record logged while this thread emits (from a signal handler or
-            # a __del__), or on a library thread, is counted before any lookup and
-            # waits for no lock (the worker may log so while it holds one).
-            busy = _guard.STATE.busy
-            if busy[0] is False:
-                busy[0] = True
-            elif not _guard.enter():  # re-entry, or one of the library's threads
-                lane.drop("recursion")
-                return
-            try:
-                source = front.routes.get(record.name)
-                if not isinstance(source, str):  # a logger not seen yet, or skipped
-                    source = front.source(record.name, lane)
-                    if source is None:
-                        return
-                watched = front.watched
-                if events is not None and watched[0] is not events:
-                    front.watch(events, 0)
-                if logs is not None and watched[1] is not logs:
-                    front.watch(logs, 1)
-                # Repeats of the last record are held back here, before they take
-                # room in the buffer (the events lane alone: with both lanes, each
-                # lane's worker does).
-                repeats = front.repeats if logs is None else None
-                item = front.mapper.snapshot(record, source, self.formatter, repeats)
-                if (
-                    repeats is not None
-                    and item is not None
-                    and events is not None
-                    and len(events.buffered) >= events.backed_up_at
-                ):
-                    # The buffer backs up (a flood outruns the worker): the volume
-                    # control decides here, so that what it holds takes no room.
-                    reason = front.mapper.held_back(item, front.mapper.volumes[0])
-                    if reason is not None:
-                        events.drop(reason)
-                        return
-                    item = item._replace(window=True)
-            except Exception:
-                lane.drop("invalid")
-                raise
-            finally:
-                busy[0] = False
-            if item is None:  # a repeat of a recent record, counted in its window
-                # Delivery.drop's own body, without its call: a storm pays this per record.
-                lane.counters.refused("deduplicated")
-                return
-            if events is not None:
-                events.submit(item, item.size)
-            if logs is not None:
-                logs.submit(LogSnapshot(item), item.size)
+            self._front.emit_record(record, self.formatter)
         except Exception:
             self.handleError(record)
 

@@ -10,7 +10,6 @@ a log call.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,9 +58,7 @@ _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
 RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
-_scope_in_use, _bound_user = context.scope_in_use, context.bound_user
-_current_span = context.current_span
-_modules, _OTEL_TRACE = sys.modules, context.OTEL_TRACE
+_caller = context.caller
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
 
@@ -216,54 +213,28 @@ class RecordMapper:
         """Read the record on the caller's thread; None if ``repeats`` holds it back as
         a repeat of a recent record (the caller counts it), asked for a record like
         the last one (a loop's storm) at the cost of a few attribute reads for the
-        others. A message
-        that cannot be formatted (``log.info("%d", "x")``) is sent with its raw
-        template, and reported once."""
-        exc_info = record.exc_info
-        try:
-            msg, args = record.msg, record.args
-            message = (
-                (msg % args if args else msg)  # getMessage's own code, without its call
-                if msg.__class__ is str and record.__class__ is _LogRecord
-                else record.getMessage()  # a message object, or a record class's own
-            )
-        except Exception as error:
-            message = text = _raw_message(record, error)
-        else:
-            text = (
-                message
-                if formatter is None and not exc_info and not record.stack_info
-                else _text(record, message, formatter)
-            )
-        # The caller's path, its named tricks (each saves a call or a lookup on every
-        # record; `context` names its own):
-        # - nothing bound and no span current (the common case, OpenTelemetry
-        #   imported or not) is read without calling snapshot(); a span, only when
-        #   OpenTelemetry's context variable holds more than its default
-        #   (`context.otel_context`, an identity test);
-        # - a record unlike the last costs the repeat check one identity test (its
-        #   template, a local already) and the stores that make it the last;
-        # - a record like the last opens its window here, without a helper's call
-        #   (a storm pays it per record).
-        caller = (
-            context.EMPTY
-            if _scope_in_use() is None
-            and _bound_user() is None
-            and (
-                _OTEL_TRACE not in _modules
-                or context.otel_context() is context.OTEL_UNSET
-                or _current_span() is None
-            )
-            else context.snapshot()
-        )
+        others."""
+        message, text = _message_and_text(record, formatter)
+        # The caller's path and its named tricks, each saving a call or a lookup on
+        # every record (bench: the default path's column; the storm's for the third):
+        # - `_message_and_text` formats a plain record with getMessage's own code;
+        # - `context.caller` is `EMPTY` after two context-variable reads when nothing
+        #   is bound and no span is current;
+        # - a record unlike the last costs the repeat check one identity test and the
+        #   stores that make it the last; one like it opens its window here;
+        # - `_new_snapshot` (tuple.__new__) skips the NamedTuple's own __new__;
+        # - `FrontEnd._guarded_snapshot` tests the thread's busy cell before calling
+        #   `_guard.enter`, and counts a repeat with `Counters.refused` directly.
+        caller = _caller()
         window = None
         if repeats is not None:
+            msg = record.msg
             if msg is repeats.last_msg:
                 window = _caller_repeat(repeats, record, message, caller)
                 if window is False:  # counted in its window
                     return None
             else:
-                repeats.last_msg, repeats.last_args = msg, args
+                repeats.last_msg, repeats.last_args = msg, record.args
                 repeats.last_uid = record.__dict__.get("uid")
         attrs = record.__dict__.copy()
         size = SNAPSHOT_BYTES + len(message)
@@ -275,6 +246,7 @@ class RecordMapper:
             extras = len(attrs) - PLAIN_RECORD_ATTRS
             if extras > 0:
                 size += last_values_size(attrs, extras)
+        exc_info = record.exc_info
         return _new_snapshot(
             RecordSnapshot,
             (
@@ -497,6 +469,27 @@ def _event_id(snap: RecordSnapshot) -> str:
         or _event_ids.from_message(snap.message)
         or _event_ids.from_logger(attrs["name"])
     )
+
+
+def _message_and_text(
+    record: logging.LogRecord, formatter: logging.Formatter | None
+) -> tuple[str, str]:
+    """The record's message, and its long description (the same str when the record
+    has neither a formatter, a traceback nor a stack). A message that cannot be
+    formatted (``log.info("%d", "x")``) is both: its raw template, reported once."""
+    try:
+        msg, args = record.msg, record.args
+        message = (
+            (msg % args if args else msg)  # getMessage's own code, without its call
+            if msg.__class__ is str and record.__class__ is _LogRecord
+            else record.getMessage()  # a message object, or a record class's own
+        )
+    except Exception as error:
+        message = _raw_message(record, error)
+        return message, message
+    if formatter is None and not record.exc_info and not record.stack_info:
+        return message, message
+    return message, _text(record, message, formatter)
 
 
 def _text(record: logging.LogRecord, message: str, formatter: logging.Formatter | None) -> str:
