@@ -110,7 +110,9 @@ class FrontEnd:
         self.repeats: RepeatTable | None = None
         self._summaries: list[_Summaries | None] = [None, None]  # what the deliveries poll
         self._watch_lock = threading.RLock()  # a record logged inside a watch may watch
-        self.routes: dict[str, str | _Skip] = {}
+        #: The source of each logger name seen whose records are not skipped.
+        self.routes: dict[str, str] = {}
+        self._skipped: dict[str, _Skip] = {}
         own = options.connection.own
         # None: the shared default, looked up on each record, so that a later
         # analyticskit.configure() applies to this front-end too.
@@ -177,15 +179,20 @@ class FrontEnd:
             return analytics.enable_logs()
 
     def route(self, name: str) -> str | _Skip:
-        """The source for a logger's records, or why they are dropped (cached per name
-        in `routes`)."""
-        route = self.routes.get(name)
+        """The source for a logger's records, or why they are dropped (cached per name:
+        sources in `routes`, so that the front-ends' lookup is one ``get``; skips
+        apart)."""
+        route = self.routes.get(name) or self._skipped.get(name)
         if route is not None:
             return route
         route = _route(self.options, name)
-        if len(self.routes) >= _ROUTE_CACHE_SIZE:
+        if len(self.routes) + len(self._skipped) >= _ROUTE_CACHE_SIZE:
             self.routes.clear()
-        self.routes[name] = route
+            self._skipped.clear()
+        if isinstance(route, _Skip):
+            self._skipped[name] = route
+        else:
+            self.routes[name] = route
         return route
 
     def source(self, name: str, delivery: Delivery) -> str | None:
@@ -259,7 +266,7 @@ class FrontEnd:
             return
         events = self.given_events or get_analytics().delivery
         source = self.routes.get(record.name)
-        if not isinstance(source, str):  # a logger not seen yet, or skipped
+        if source is None:  # a logger not seen yet, or skipped
             source = self.source(record.name, events)
             if source is None:
                 return
