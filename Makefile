@@ -11,12 +11,12 @@ BIN := $(VENV)/bin
 # Everything that ships is type-checked (ruff covers the whole tree).
 TYPED := src tests bench examples
 # Floor for the branch coverage of analyticskit by the suite (code run in fresh
-# interpreters is not measured). On 2026-11-26, Python 3.11.7, a run measures 93.38%
-# when a delivery worker left running by an earlier test happens to reach the "sink
-# refused" path of _engine/delivery.py (lines 143-145, 208) before the session ends, else
-# 92.72% (about one run in three): the floor is the lower figure rounded down.
-# Raise it when coverage rises.
-COV_FAIL_UNDER ?= 92
+# interpreters is not measured). On 2026-12-04, Python 3.11.7, three runs measured
+# 93.97% to 93.98%; in November the figure moved by about 0.7% between runs (a
+# delivery worker left running by an earlier test may or may not reach the "sink
+# refused" path of _engine/delivery.py before the session ends): the floor is the
+# lower figure less that, rounded down. Raise it when coverage rises.
+COV_FAIL_UNDER ?= 93
 
 .PHONY: demo test lint format typecheck unit bench clean
 
