@@ -4,6 +4,9 @@ Run: ``python bench/bench_handler.py`` (about 3 minutes on 2 cores; loopback onl
 ``--profile`` adds the cost of each step of ``PostHogHandler.emit`` (timeit).
 ``--quick`` runs every part with a few hundred iterations (a few seconds): a smoke
 run that checks the bench works and prints its tables; its figures mean nothing.
+``--compare REF [--pairs N]`` runs only the caller's default path, this tree
+against git ``REF`` (a commit, a branch), N fresh processes each, alternating
+(``analyticskit_bench.compare``): for changes smaller than a run's noise.
 
 1. Per-call cost on the caller's thread of
    ``logger.info("user %s did %s (step ab)", a, b, extra={"uid": i, "source": "auth"})``
@@ -79,6 +82,7 @@ import sys
 import time
 
 from analyticskit_bench.common import FULL, QUICK
+from analyticskit_bench.compare import compare, print_comparison
 from analyticskit_bench.report import report
 from analyticskit_bench.runner import run
 
@@ -93,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="a few hundred iterations per part (a smoke run: the figures mean nothing)",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="only the default path, this tree against git REF, in alternating processes",
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=8, help="processes per version with --compare (8)"
+    )
     args = parser.parse_args(argv)
 
     random.seed(1)
@@ -100,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, pid {os.getpid()}")
     if args.quick:
         print("--quick: a smoke run with a few hundred iterations; its figures mean nothing")
-    report(run(QUICK if args.quick else FULL, profile=args.profile))
+    if args.compare:
+        print_comparison(compare(args.compare, max(1, args.pairs), args.quick))
+    else:
+        report(run(QUICK if args.quick else FULL, profile=args.profile))
     print(f"\n(bench took {time.perf_counter() - started:.0f}s)")
     return 0
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_handler.py"
 
 VARIANTS = [
@@ -158,6 +160,38 @@ def test_bench_quick_profile_times_each_step(tmp_path: Path) -> None:
     for label in PROFILE_STEPS:
         # Each step ran (a figure, not an error) against the current internals.
         assert re.fullmatch(r"\s*" + NUMBER, row(stdout, label)), (label, stdout)
+
+
+def test_bench_compare_measures_this_tree_against_a_git_ref(tmp_path: Path) -> None:
+    repo = BENCH.parent.parent
+    inside = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.stdout.strip() != "true":
+        pytest.skip("not a git checkout: --compare checks a ref out with git worktree")
+    before = worktrees(repo)
+    stdout = run_bench(tmp_path, "--compare", "HEAD", "--pairs", "1")
+    for label in ("this tree", "HEAD"):
+        # One process each: its ratio, the median and the range of the one figure.
+        assert re.search(
+            rf"^  {label}\s+median {NUMBER}x \[{NUMBER}-{NUMBER}\]  \({NUMBER}x\)$",
+            stdout,
+            re.M,
+        ), stdout
+    assert "\n1. Per-call cost" not in stdout  # only the comparison runs
+    assert worktrees(repo) == before  # the ref's worktree is removed
+
+
+def worktrees(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def test_bench_rejects_unknown_options(tmp_path: Path) -> None:
