@@ -1,10 +1,12 @@
 """`PostHogHandler`: stdlib log records become AnalyticsKit events; `install` in one call.
 
-The guards come first in `PostHogHandler.emit`: records from ignored loggers,
-records emitted on the SDK's or this library's threads, and records emitted
-while an emit is already running on the thread are dropped and counted. On the
-caller's thread the handler only snapshots the record; the delivery worker
-builds the event (`_mapping.record_to_event`) and hands it to the SDK.
+The handler adapts `logging.Handler`; the record's path is its `FrontEnd`'s
+(`FrontEnd.emit_record`; structlog's and loguru's front-ends have one too): the
+guards first (records from ignored loggers, records emitted on the SDK's or this
+library's threads, and records emitted while an emit is already running on the
+thread are dropped and counted), then a snapshot of the record on the caller's
+thread; the delivery worker builds the event (`_mapping.record_to_event`) and
+hands it to the SDK.
 """
 
 from __future__ import annotations
