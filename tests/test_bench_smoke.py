@@ -55,7 +55,7 @@ PROFILE_STEPS = [
     "emit: snapshot(record) total",
     "record.getMessage()",
     "record.__dict__.copy()",
-    "context.caller()",
+    "context.snapshot()",
     "context.current_user()",
     "RecordSnapshot construction (tuple.__new__)",
     "Delivery.refusal() (room check)",

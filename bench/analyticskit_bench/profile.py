@@ -57,7 +57,7 @@ def _emit_internals(handler: analyticskit.PostHogHandler, record: logging.LogRec
         ("emit: snapshot(record) total", lambda: mapper.snapshot(record, route, None)),
         ("  record.getMessage()", record.getMessage),
         ("  record.__dict__.copy()", record.__dict__.copy),
-        ("  context.caller()", context.caller),
+        ("  context.snapshot()", context.snapshot),
         ("    context.current_user()", context.current_user),
         (
             "  RecordSnapshot construction (tuple.__new__)",

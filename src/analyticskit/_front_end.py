@@ -374,7 +374,7 @@ class FrontEnd:
         if busy or (busy is None and _guard.busy()):
             lane.drop("recursion")
             return
-        caller = context.caller()
+        caller = context.snapshot()
         self.queue(events, 0, ForeignSnapshot(self, record, caller))
         self.queue(logs, 1, ForeignSnapshot(self, record, caller, to_logs=True))
 

@@ -87,8 +87,8 @@ EMPTY = CallerContext(None, {}, None)
 _posthog_scopes: ContextVar[Any] | None = getattr(posthog_contexts, "_context_stack", None)
 
 
-#: For front-ends' hot paths, without a function call: both None means `snapshot`
-#: would return `EMPTY`. (Without posthog's stack, the first is never None.)
+#: Both None: nothing is bound, and `snapshot` looks no further than for a span.
+#: (Without posthog's stack, the first is never None.)
 scope_in_use: Callable[[], Any] = _posthog_scopes.get if _posthog_scopes else object
 bound_user: Callable[[], str | None] = _bound_user.get
 
@@ -168,29 +168,22 @@ def trace_properties(trace: tuple[int, int]) -> dict[str, str]:
     return {"$trace_id": f"{trace[0]:032x}", "$span_id": f"{trace[1]:016x}"}
 
 
-def caller() -> CallerContext:
-    """`snapshot`, for front-ends' hot paths: with nothing bound and no span current
-    (the common case, OpenTelemetry imported or not) it returns `EMPTY` after two
-    context-variable reads, without `snapshot`'s call; a span is looked for only
-    when OpenTelemetry's context variable holds more than its default."""
-    if (
-        scope_in_use() is None
-        and bound_user() is None
-        and (OTEL_TRACE not in _modules or otel_context() is OTEL_UNSET or current_span() is None)
-    ):
-        return EMPTY
-    return snapshot()
-
-
 def snapshot() -> CallerContext:
     """Read the caller's context now, for a worker thread to use later.
 
     Treat the result as read-only: with nothing bound it is `EMPTY`, and with only
     a span it may be the last call's (one span usually spans many records).
+
+    Front-ends call this for every record: with nothing bound and no span current
+    (the common case, OpenTelemetry imported or not) it returns after two
+    context-variable reads and an identity test; a span is looked for only when
+    OpenTelemetry's context variable holds more than its default.
     """
+    if scope_in_use() is None and bound_user() is None:
+        if OTEL_TRACE not in _modules or otel_context() is OTEL_UNSET:
+            return EMPTY
+        return _span_only_context(current_span())
     span = current_span() if OTEL_TRACE in _modules else None
-    if scope_in_use() is None and _bound_user.get() is None:
-        return EMPTY if span is None else _span_only_context(span)
     distinct_id = current_user()
     tags = posthog_contexts.get_tags()
     session_id = posthog_contexts.get_context_session_id()
@@ -199,9 +192,12 @@ def snapshot() -> CallerContext:
     return CallerContext(distinct_id, tags, session_id, span)
 
 
-def _span_only_context(span: object) -> CallerContext:
-    """The context of a caller with only a span: the last one's while the span is."""
+def _span_only_context(span: object | None) -> CallerContext:
+    """The context of a caller with only a span (`EMPTY` without one): the last
+    one's while the span is."""
     global _span_only
+    if span is None:
+        return EMPTY
     last = _span_only
     if last.span is not span:
         last = _span_only = CallerContext(None, {}, None, span)

@@ -58,7 +58,7 @@ _RESERVED: frozenset[str] = frozenset(RESERVED_ATTRS) | {"taskName"}
 RESERVED = _RESERVED
 
 _formatter = logging.Formatter()
-_caller = context.caller
+_caller = context.snapshot
 _new_snapshot = tuple.__new__
 _LogRecord = logging.LogRecord
 
@@ -218,8 +218,8 @@ class RecordMapper:
         # The caller's path and its named tricks, each saving a call or a lookup on
         # every record (bench: the default path's column; the storm's for the third):
         # - `_message_and_text` formats a plain record with getMessage's own code;
-        # - `context.caller` is `EMPTY` after two context-variable reads when nothing
-        #   is bound and no span is current;
+        # - `context.snapshot` is `EMPTY` after two context-variable reads when
+        #   nothing is bound and no span is current;
         # - a record unlike the last costs the repeat check one identity test and the
         #   stores that make it the last; one like it opens its window here;
         # - `_new_snapshot` (tuple.__new__) skips the NamedTuple's own __new__;
